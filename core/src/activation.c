@@ -1,0 +1,1 @@
+/* activation: not yet written */

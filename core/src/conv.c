@@ -1,0 +1,1 @@
+/* conv: not yet written */

@@ -1,0 +1,301 @@
+/* The step graph: a block arena for activations and a tape of backward nodes.
+ *
+ * Arena: a short list of blocks with bump allocation. When a step outgrows the
+ * blocks it has, a new block is added; at reset, a graph that needed more than one
+ * block replaces them with a single block as large as the step's peak, so every
+ * later step of the same shape runs without touching the system allocator. */
+#include <cnas/graph.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define ARENA_MAX_BLOCKS 64
+#define ARENA_MIN_BLOCK (8u << 20)
+
+typedef struct arena_block {
+    char *mem;
+    size_t cap;
+    size_t used;
+} arena_block;
+
+struct cnas_graph {
+    arena_block blocks[ARENA_MAX_BLOCKS];
+    size_t n_blocks;
+    size_t cur;             /* block receiving allocations */
+    size_t in_use;          /* bytes handed out and not rewound */
+    size_t cycle_peak;      /* peak in_use since the last reset */
+    size_t peak;            /* peak in_use ever */
+    size_t block_allocs;    /* blocks ever obtained from the system */
+
+    cnas_node *nodes;
+    size_t n_nodes, cap_nodes;
+
+    bool grad_enabled;
+    cnas_error err;
+};
+
+cnas_graph *cnas_graph_new(cnas_error *err)
+{
+    cnas_graph *g = calloc(1, sizeof *g);
+    if (!g) {
+        cnas_error_set(err, CNAS_ERR_NOMEM, "graph: out of memory");
+        return NULL;
+    }
+    g->grad_enabled = true;
+    return g;
+}
+
+void cnas_graph_free(cnas_graph *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->n_blocks; i++)
+        free(g->blocks[i].mem);
+    free(g->nodes);
+    free(g);
+}
+
+static bool add_block(cnas_graph *g, size_t min_bytes)
+{
+    if (g->n_blocks == ARENA_MAX_BLOCKS)
+        return false;
+    size_t cap = ARENA_MIN_BLOCK;
+    if (g->n_blocks && g->blocks[g->n_blocks - 1].cap * 2 > cap)
+        cap = g->blocks[g->n_blocks - 1].cap * 2;
+    if (cap < min_bytes)
+        cap = min_bytes;
+    char *mem = cnas__aligned_alloc(cap);
+    if (!mem)
+        return false;
+    g->blocks[g->n_blocks++] = (arena_block){mem, cap, 0};
+    g->block_allocs++;
+    return true;
+}
+
+void cnas_graph_reset(cnas_graph *g)
+{
+    if (g->n_blocks > 1) {
+        /* Consolidate: one block that holds the whole step (plus slack). */
+        size_t want = g->cycle_peak + g->cycle_peak / 8 + CNAS_ALIGN;
+        for (size_t i = 0; i < g->n_blocks; i++)
+            free(g->blocks[i].mem);
+        g->n_blocks = 0;
+        add_block(g, want); /* on failure the next step grows again */
+    }
+    for (size_t i = 0; i < g->n_blocks; i++)
+        g->blocks[i].used = 0;
+    g->cur = 0;
+    g->in_use = 0;
+    g->cycle_peak = 0;
+    g->n_nodes = 0;
+    cnas_error_clear(&g->err);
+}
+
+void cnas_graph_set_grad_enabled(cnas_graph *g, bool on) { g->grad_enabled = on; }
+bool cnas_graph_grad_enabled(const cnas_graph *g) { return g->grad_enabled; }
+cnas_status cnas_graph_status(const cnas_graph *g) { return g->err.code; }
+const cnas_error *cnas_graph_error(const cnas_graph *g) { return &g->err; }
+size_t cnas_graph_peak_bytes(const cnas_graph *g) { return g->peak; }
+size_t cnas_graph_block_allocs(const cnas_graph *g) { return g->block_allocs; }
+size_t cnas_graph_node_count(const cnas_graph *g) { return g->n_nodes; }
+
+size_t cnas_graph_capacity_bytes(const cnas_graph *g)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < g->n_blocks; i++)
+        c += g->blocks[i].cap;
+    return c;
+}
+
+void *cnas_graph_fail(cnas_graph *g, cnas_status code, const char *fmt, ...)
+{
+    if (g->err.code == CNAS_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        cnas_error_vset(&g->err, code, fmt, ap);
+        va_end(ap);
+    }
+    return NULL;
+}
+
+void *cnas_graph_alloc(cnas_graph *g, size_t bytes)
+{
+    size_t need = (bytes + CNAS_ALIGN - 1) / CNAS_ALIGN * CNAS_ALIGN;
+    if (need == 0)
+        need = CNAS_ALIGN;
+    while (g->cur < g->n_blocks) {
+        arena_block *b = &g->blocks[g->cur];
+        if (b->cap - b->used >= need) {
+            void *p = b->mem + b->used;
+            b->used += need;
+            g->in_use += need;
+            if (g->in_use > g->cycle_peak)
+                g->cycle_peak = g->in_use;
+            if (g->in_use > g->peak)
+                g->peak = g->in_use;
+            return p;
+        }
+        if (g->cur + 1 == g->n_blocks)
+            break;
+        g->cur++;
+    }
+    if (!add_block(g, need))
+        return cnas_graph_fail(g, CNAS_ERR_NOMEM, "graph arena: cannot allocate %zu bytes "
+                               "(%zu in use)", need, g->in_use);
+    g->cur = g->n_blocks - 1;
+    return cnas_graph_alloc(g, bytes);
+}
+
+cnas_arena_mark cnas_graph_mark(const cnas_graph *g)
+{
+    cnas_arena_mark m = {g->cur, g->n_blocks ? g->blocks[g->cur].used : 0};
+    return m;
+}
+
+void cnas_graph_rewind(cnas_graph *g, cnas_arena_mark m)
+{
+    if (g->n_blocks == 0)
+        return;
+    for (size_t i = m.block; i < g->n_blocks; i++) {
+        size_t keep = i == m.block ? m.offset : 0;
+        g->in_use -= g->blocks[i].used - keep;
+        g->blocks[i].used = keep;
+    }
+    g->cur = m.block;
+}
+
+static cnas_tensor *new_step_tensor(cnas_graph *g, int ndim, const int64_t *shape, bool zero)
+{
+    if (g->err.code)
+        return NULL;
+    cnas_tensor *t = cnas_graph_alloc(g, sizeof *t);
+    if (!t)
+        return NULL;
+    memset(t, 0, sizeof *t);
+    cnas_error e;
+    if (cnas__tensor_init_shape(t, ndim, shape, &e))
+        return cnas_graph_fail(g, e.code, "%s", e.msg);
+    t->data = cnas_graph_alloc(g, (size_t)t->numel * sizeof(float));
+    if (!t->data)
+        return NULL;
+    if (zero)
+        memset(t->data, 0, (size_t)t->numel * sizeof(float));
+    return t;
+}
+
+cnas_tensor *cnas_graph_tensor(cnas_graph *g, int ndim, const int64_t *shape)
+{
+    return new_step_tensor(g, ndim, shape, false);
+}
+
+cnas_tensor *cnas_graph_zeros(cnas_graph *g, int ndim, const int64_t *shape)
+{
+    return new_step_tensor(g, ndim, shape, true);
+}
+
+cnas_tensor *cnas_graph_tensor_like(cnas_graph *g, const cnas_tensor *t)
+{
+    return new_step_tensor(g, t->ndim, t->shape, false);
+}
+
+bool cnas_graph_bad_inputs(const cnas_graph *g, int n, cnas_tensor *const *in)
+{
+    if (g->err.code)
+        return true;
+    for (int i = 0; i < n; i++)
+        if (!in[i])
+            return true;
+    return false;
+}
+
+bool cnas_graph_should_record(const cnas_graph *g, int n_in, cnas_tensor *const *in)
+{
+    if (!g->grad_enabled)
+        return false;
+    for (int i = 0; i < n_in; i++)
+        if (in[i] && (in[i]->flags & CNAS_T_REQUIRES_GRAD))
+            return true;
+    return false;
+}
+
+cnas_node *cnas_graph_record(cnas_graph *g, const char *op, cnas_tensor *out, int n_in,
+                             cnas_tensor *const *in, cnas_backward_fn backward, size_t ctx_bytes)
+{
+    if (g->err.code)
+        return NULL;
+    if (g->n_nodes == g->cap_nodes) {
+        size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256;
+        cnas_node *nodes = realloc(g->nodes, cap * sizeof *nodes);
+        if (!nodes)
+            return cnas_graph_fail(g, CNAS_ERR_NOMEM, "%s: cannot grow the tape", op);
+        g->nodes = nodes;
+        g->cap_nodes = cap;
+    }
+    cnas_tensor **ins = cnas_graph_alloc(g, (size_t)(n_in ? n_in : 1) * sizeof *ins);
+    void *ctx = NULL;
+    if (ins && ctx_bytes) {
+        ctx = cnas_graph_alloc(g, ctx_bytes);
+        if (ctx)
+            memset(ctx, 0, ctx_bytes);
+    }
+    if (!ins || (ctx_bytes && !ctx))
+        return NULL;
+    memcpy(ins, in, (size_t)n_in * sizeof *ins);
+    cnas_node *n = &g->nodes[g->n_nodes];
+    *n = (cnas_node){op, backward, out, ins, n_in, ctx};
+    out->node = (int32_t)g->n_nodes;
+    out->flags |= CNAS_T_REQUIRES_GRAD;
+    g->n_nodes++;
+    return n;
+}
+
+float *cnas_graph_grad(cnas_graph *g, cnas_tensor *t)
+{
+    if (t->grad)
+        return t->grad;
+    if (t->flags & CNAS_T_PERSISTENT) {
+        if (!cnas_tensor_grad_buffer(t))
+            return cnas_graph_fail(g, CNAS_ERR_NOMEM, "gradient of %s: out of memory",
+                                   t->name[0] ? t->name : "tensor");
+        return t->grad;
+    }
+    float *gr = cnas_graph_alloc(g, (size_t)t->numel * sizeof(float));
+    if (!gr)
+        return NULL;
+    memset(gr, 0, (size_t)t->numel * sizeof(float));
+    t->grad = gr;
+    return gr;
+}
+
+cnas_status cnas_backward(cnas_graph *g, cnas_tensor *loss)
+{
+    if (g->err.code)
+        return g->err.code;
+    if (!loss)
+        return cnas_error_set(&g->err, CNAS_ERR_INVALID, "backward: loss is NULL");
+    if (loss->numel != 1) {
+        char s[CNAS_SHAPE_STR_MAX];
+        return cnas_error_set(&g->err, CNAS_ERR_SHAPE,
+                              "backward: loss has shape %s, expected a single element",
+                              cnas_shape_str(loss, s, sizeof s));
+    }
+    if (!(loss->flags & CNAS_T_REQUIRES_GRAD))
+        return CNAS_OK; /* nothing asked for a gradient */
+    float *lg = cnas_graph_grad(g, loss);
+    if (!lg)
+        return g->err.code;
+    lg[0] += 1.0f;
+    for (size_t i = g->n_nodes; i-- > 0;) {
+        cnas_node *n = &g->nodes[i];
+        if (!n->out->grad)
+            continue; /* no gradient reached this node */
+        n->backward(g, n);
+        if (g->err.code)
+            return cnas_error_prefix(&g->err, "backward of %s", n->op);
+    }
+    return CNAS_OK;
+}

@@ -1,0 +1,1 @@
+/* loss: not yet written */

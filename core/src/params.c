@@ -1,0 +1,1 @@
+/* params: not yet written */

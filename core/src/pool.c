@@ -1,0 +1,1 @@
+/* pool: not yet written */

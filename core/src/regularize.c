@@ -1,0 +1,1 @@
+/* regularize: not yet written */

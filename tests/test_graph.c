@@ -1,0 +1,307 @@
+/* The step graph: arena reuse, tape recording rules, gradient accumulation. */
+#include "testutil.h"
+
+#include <string.h>
+
+/* y = a ⊙ b, written against the op-author API to exercise it directly. */
+static void mul_backward(cnas_graph *g, cnas_node *n)
+{
+    cnas_tensor *a = n->in[0], *b = n->in[1];
+    const float *go = n->out->grad;
+    if (cnas_tensor_requires_grad(a)) {
+        float *ga = cnas_graph_grad(g, a);
+        if (!ga)
+            return;
+        for (int64_t i = 0; i < a->numel; i++)
+            ga[i] += go[i] * b->data[i];
+    }
+    if (cnas_tensor_requires_grad(b)) {
+        float *gb = cnas_graph_grad(g, b);
+        if (!gb)
+            return;
+        for (int64_t i = 0; i < b->numel; i++)
+            gb[i] += go[i] * a->data[i];
+    }
+}
+
+static int backward_calls;
+
+static void sum_backward(cnas_graph *g, cnas_node *n)
+{
+    backward_calls++;
+    float *gx = cnas_graph_grad(g, n->in[0]);
+    if (!gx)
+        return;
+    for (int64_t i = 0; i < n->in[0]->numel; i++)
+        gx[i] += n->out->grad[0];
+}
+
+static cnas_tensor *tmul(cnas_graph *g, cnas_tensor *a, cnas_tensor *b)
+{
+    cnas_tensor *in[2] = {a, b};
+    if (cnas_graph_bad_inputs(g, 2, in))
+        return NULL;
+    if (!cnas_tensor_same_shape(a, b))
+        return cnas_graph_fail(g, CNAS_ERR_SHAPE, "tmul: shapes differ");
+    cnas_tensor *y = cnas_graph_tensor_like(g, a);
+    if (!y)
+        return NULL;
+    for (int64_t i = 0; i < a->numel; i++)
+        y->data[i] = a->data[i] * b->data[i];
+    if (cnas_graph_should_record(g, 2, in) && !cnas_graph_record(g, "tmul", y, 2, in, mul_backward, 0))
+        return NULL;
+    return y;
+}
+
+static cnas_tensor *tsum(cnas_graph *g, cnas_tensor *x)
+{
+    if (cnas_graph_bad_inputs(g, 1, &x))
+        return NULL;
+    cnas_tensor *y = cnas_graph_tensor(g, CNAS_SHAPE(1));
+    if (!y)
+        return NULL;
+    double s = 0;
+    for (int64_t i = 0; i < x->numel; i++)
+        s += x->data[i];
+    y->data[0] = (float)s;
+    if (cnas_graph_should_record(g, 1, &x) && !cnas_graph_record(g, "tsum", y, 1, &x, sum_backward, 0))
+        return NULL;
+    return y;
+}
+
+START_TEST(test_backward_gives_product_rule_gradients)
+{
+    cnas_error err;
+    cnas_tensor *a = tu_rand(CNAS_SHAPE(2, 3), 1, -1, 1);
+    cnas_tensor *b = tu_rand(CNAS_SHAPE(2, 3), 2, -1, 1);
+    cnas_tensor_set_requires_grad(a, true);
+    cnas_tensor_set_requires_grad(b, true);
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *l = tsum(g, tmul(g, a, b));
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(cnas_backward(g, l), CNAS_OK);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_float_eq_tol(a->grad[i], b->data[i], 1e-7);
+        ck_assert_float_eq_tol(b->grad[i], a->data[i], 1e-7);
+    }
+    cnas_graph_free(g);
+    cnas_tensor_free(a);
+    cnas_tensor_free(b);
+}
+END_TEST
+
+START_TEST(test_gradients_accumulate_until_zeroed)
+{
+    cnas_error err;
+    cnas_tensor *a = tu_rand(CNAS_SHAPE(4), 3, -1, 1);
+    cnas_tensor_set_requires_grad(a, true);
+    cnas_graph *g = cnas_graph_new(&err);
+    for (int rep = 0; rep < 3; rep++) {
+        ck_assert_int_eq(cnas_backward(g, tsum(g, tmul(g, a, a))), CNAS_OK);
+        cnas_graph_reset(g);
+    }
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq_tol(a->grad[i], 3 * 2 * a->data[i], 1e-6);
+    cnas_tensor_zero_grad(a);
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(a->grad[i], 0.0f);
+    cnas_graph_free(g);
+    cnas_tensor_free(a);
+}
+END_TEST
+
+START_TEST(test_inputs_without_requires_grad_receive_nothing)
+{
+    cnas_error err;
+    cnas_tensor *a = tu_rand(CNAS_SHAPE(4), 4, -1, 1);
+    cnas_tensor *b = tu_rand(CNAS_SHAPE(4), 5, -1, 1);
+    cnas_tensor_set_requires_grad(a, true);
+    cnas_graph *g = cnas_graph_new(&err);
+    ck_assert_int_eq(cnas_backward(g, tsum(g, tmul(g, a, b))), CNAS_OK);
+    ck_assert_ptr_nonnull(a->grad);
+    ck_assert_ptr_null(b->grad);
+    cnas_graph_free(g);
+    cnas_tensor_free(a);
+    cnas_tensor_free(b);
+}
+END_TEST
+
+START_TEST(test_nothing_is_recorded_when_no_input_requires_grad_or_recording_is_off)
+{
+    cnas_error err;
+    cnas_tensor *a = tu_rand(CNAS_SHAPE(4), 6, -1, 1);
+    cnas_graph *g = cnas_graph_new(&err);
+    tsum(g, tmul(g, a, a));
+    ck_assert_uint_eq(cnas_graph_node_count(g), 0);
+    cnas_tensor_set_requires_grad(a, true);
+    cnas_graph_set_grad_enabled(g, false);
+    tsum(g, tmul(g, a, a));
+    ck_assert_uint_eq(cnas_graph_node_count(g), 0);
+    cnas_graph_set_grad_enabled(g, true);
+    tsum(g, tmul(g, a, a));
+    ck_assert_uint_eq(cnas_graph_node_count(g), 2);
+    cnas_graph_free(g);
+    cnas_tensor_free(a);
+}
+END_TEST
+
+START_TEST(test_backward_skips_nodes_no_gradient_reaches)
+{
+    cnas_error err;
+    cnas_tensor *a = tu_rand(CNAS_SHAPE(4), 7, -1, 1);
+    cnas_tensor_set_requires_grad(a, true);
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *unused = tsum(g, a); /* recorded, but not part of the loss */
+    ck_assert_ptr_nonnull(unused);
+    cnas_tensor *l = tsum(g, tmul(g, a, a));
+    backward_calls = 0;
+    ck_assert_int_eq(cnas_backward(g, l), CNAS_OK);
+    ck_assert_int_eq(backward_calls, 1);
+    cnas_graph_free(g);
+    cnas_tensor_free(a);
+}
+END_TEST
+
+START_TEST(test_second_identical_step_allocates_no_new_block)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    /* A step larger than the first block forces growth. */
+    for (int step = 0; step < 3; step++) {
+        for (int k = 0; k < 40; k++)
+            ck_assert_ptr_nonnull(cnas_graph_tensor(g, CNAS_SHAPE(1 << 20)));
+        if (step == 0)
+            ck_assert_uint_gt(cnas_graph_block_allocs(g), 1);
+        size_t before = cnas_graph_block_allocs(g);
+        cnas_graph_reset(g);
+        if (step >= 1)
+            ck_assert_uint_eq(cnas_graph_block_allocs(g), before);
+    }
+    size_t allocs = cnas_graph_block_allocs(g);
+    for (int k = 0; k < 40; k++)
+        cnas_graph_tensor(g, CNAS_SHAPE(1 << 20));
+    ck_assert_uint_eq(cnas_graph_block_allocs(g), allocs);
+    ck_assert_uint_ge(cnas_graph_peak_bytes(g), (size_t)40 * (4u << 20));
+    cnas_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_rewind_releases_scratch)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_graph_tensor(g, CNAS_SHAPE(100));
+    cnas_arena_mark m = cnas_graph_mark(g);
+    void *p1 = cnas_graph_alloc(g, 4096);
+    cnas_graph_rewind(g, m);
+    void *p2 = cnas_graph_alloc(g, 4096);
+    ck_assert_ptr_eq(p1, p2);
+    cnas_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_errors_propagate_as_null_and_keep_the_first_message)
+{
+    cnas_error err;
+    cnas_tensor *a = tu_rand(CNAS_SHAPE(4), 8, -1, 1);
+    cnas_tensor *b = tu_rand(CNAS_SHAPE(5), 9, -1, 1);
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *y = tsum(g, tmul(g, tmul(g, a, b), a));
+    ck_assert_ptr_null(y);
+    ck_assert_int_eq(cnas_graph_status(g), CNAS_ERR_SHAPE);
+    ck_assert_str_eq(cnas_graph_error(g)->msg, "tmul: shapes differ");
+    ck_assert_int_eq(cnas_backward(g, y), CNAS_ERR_SHAPE);
+    cnas_graph_reset(g);
+    ck_assert_int_eq(cnas_graph_status(g), CNAS_OK);
+    cnas_graph_free(g);
+    cnas_tensor_free(a);
+    cnas_tensor_free(b);
+}
+END_TEST
+
+START_TEST(test_backward_rejects_a_non_scalar_loss)
+{
+    cnas_error err;
+    cnas_tensor *a = tu_rand(CNAS_SHAPE(4), 8, -1, 1);
+    cnas_tensor_set_requires_grad(a, true);
+    cnas_graph *g = cnas_graph_new(&err);
+    ck_assert_int_eq(cnas_backward(g, tmul(g, a, a)), CNAS_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(cnas_graph_error(g)->msg, "[4]"));
+    cnas_graph_free(g);
+    cnas_tensor_free(a);
+}
+END_TEST
+
+START_TEST(test_tensor_new_rejects_bad_shapes_with_a_message)
+{
+    cnas_error err;
+    ck_assert_ptr_null(cnas_tensor_new(CNAS_SHAPE(2, 0, 3), &err));
+    ck_assert_int_eq(err.code, CNAS_ERR_SHAPE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "dimension 1 is 0"));
+    ck_assert_ptr_null(cnas_tensor_new(CNAS_SHAPE(1, 1, 1, 1, 1), &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "5 dimensions"));
+}
+END_TEST
+
+static void wrong_square_backward(cnas_graph *g, cnas_node *n)
+{
+    float *gx = cnas_graph_grad(g, n->in[0]);
+    if (!gx)
+        return;
+    for (int64_t i = 0; i < n->in[0]->numel; i++)
+        gx[i] += n->out->grad[i] * 3.0f * n->in[0]->data[i]; /* should be 2x */
+}
+
+static cnas_tensor *wrong_square(cnas_graph *g, cnas_tensor *const *in, void *ctx)
+{
+    (void)ctx;
+    cnas_tensor *x = in[0];
+    cnas_tensor *y = cnas_graph_tensor_like(g, x);
+    for (int64_t i = 0; i < x->numel; i++)
+        y->data[i] = x->data[i] * x->data[i];
+    if (cnas_graph_should_record(g, 1, in))
+        cnas_graph_record(g, "wrong_square", y, 1, in, wrong_square_backward, 0);
+    return y;
+}
+
+static cnas_tensor *right_square(cnas_graph *g, cnas_tensor *const *in, void *ctx)
+{
+    (void)ctx;
+    return tmul(g, in[0], in[0]);
+}
+
+START_TEST(test_gradcheck_passes_a_right_backward_and_catches_a_wrong_one)
+{
+    cnas_tensor *a = tu_rand(CNAS_SHAPE(5), 10, 0.5f, 1.0f);
+    cnas_tensor_set_requires_grad(a, true);
+    cnas_tensor *in[1] = {a};
+    TU_GRADCHECK(right_square, NULL, in, 1, NULL);
+    cnas_gradcheck_result r;
+    cnas_error err;
+    ck_assert_int_eq(cnas_gradcheck(wrong_square, NULL, in, 1, NULL, &r, &err), CNAS_OK);
+    ck_assert_int_eq(r.checked, 5);
+    ck_assert_int_gt(r.failed, 0);
+    cnas_tensor_free(a);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("graph");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_backward_gives_product_rule_gradients);
+    tcase_add_test(tc, test_gradients_accumulate_until_zeroed);
+    tcase_add_test(tc, test_inputs_without_requires_grad_receive_nothing);
+    tcase_add_test(tc, test_nothing_is_recorded_when_no_input_requires_grad_or_recording_is_off);
+    tcase_add_test(tc, test_backward_skips_nodes_no_gradient_reaches);
+    tcase_add_test(tc, test_second_identical_step_allocates_no_new_block);
+    tcase_add_test(tc, test_rewind_releases_scratch);
+    tcase_add_test(tc, test_errors_propagate_as_null_and_keep_the_first_message);
+    tcase_add_test(tc, test_backward_rejects_a_non_scalar_loss);
+    tcase_add_test(tc, test_tensor_new_rejects_bad_shapes_with_a_message);
+    tcase_add_test(tc, test_gradcheck_passes_a_right_backward_and_catches_a_wrong_one);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+CNAS_TEST_MAIN(make_suite)
