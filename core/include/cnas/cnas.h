@@ -14,6 +14,7 @@
  *   params.h    component parameter schemas and validated values
  *   plugin.h    the plugin ABI: descriptors, components, CNAS_PLUGIN()
  *   dataset.h   the dataset component contract
+ *   op.h        the op component contract (the DARTS factory)
  *
  * A worked example: fit f(x) = relu(x·w) to targets with SGD.
  *
@@ -50,6 +51,7 @@
 #include <cnas/params.h>
 #include <cnas/plugin.h>
 #include <cnas/dataset.h>
+#include <cnas/op.h>
 #include <cnas/version.h>
 
 #endif
