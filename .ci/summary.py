@@ -1,0 +1,31 @@
+"""Sum the Check results of meson test logs into one line: 'N passed, M failed'.
+
+A suite that crashed or timed out before Check printed its totals counts as one
+failure, so a broken executable can never look green."""
+import json
+import re
+import sys
+
+CHECKS = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
+passed = failed = 0
+for path in sys.argv[1:]:
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError:
+        print(f"summary: no test log at {path}", file=sys.stderr)
+        failed += 1
+        continue
+    for line in lines:
+        rec = json.loads(line)
+        m = CHECKS.search(rec.get("stdout", "") or "")
+        if m:
+            n, f, e = map(int, m.groups())
+            passed += n - f - e
+            failed += f + e
+            if rec.get("result") != "OK" and f + e == 0:
+                failed += 1
+        elif rec.get("result") == "OK":
+            passed += 1
+        else:
+            failed += 1
+print(f"{passed} passed, {failed} failed")
