@@ -11,6 +11,7 @@
  *   rng.h       seeded counter-based random streams, checkpointable
  *   threads.h   the threading scheme (OpenMP owns threads, BLAS single-threaded)
  *   gradcheck.h finite-difference gradient checks for op authors
+ *   checkpoint.h the checkpoint file format, written atomically
  *   params.h    component parameter schemas and validated values
  *   plugin.h    the plugin ABI: descriptors, components, CNAS_PLUGIN()
  *   dataset.h   the dataset component contract
@@ -53,5 +54,6 @@
 #include <cnas/dataset.h>
 #include <cnas/op.h>
 #include <cnas/version.h>
+#include <cnas/checkpoint.h>
 
 #endif
