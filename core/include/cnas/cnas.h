@@ -16,6 +16,8 @@
  *   plugin.h    the plugin ABI: descriptors, components, CNAS_PLUGIN()
  *   dataset.h   the dataset component contract
  *   op.h        the op component contract (the DARTS factory)
+ *   arch.h      discrete architectures: a candidate mask per choice point
+ *   space.h     the search space component contract
  *
  * A worked example: fit f(x) = relu(x·w) to targets with SGD.
  *
@@ -55,5 +57,7 @@
 #include <cnas/op.h>
 #include <cnas/version.h>
 #include <cnas/checkpoint.h>
+#include <cnas/arch.h>
+#include <cnas/space.h>
 
 #endif

@@ -64,6 +64,18 @@ typedef struct cnas_op_vtable {
     int64_t (*flops)(void *self, const int64_t in_shape[4], int64_t out_shape[4]);
 } cnas_op_vtable;
 
+/* How a space obtains op instances by name without knowing where they come from:
+ * the host backs this with its plugin registry, tests with a static table. */
+typedef struct cnas_op_factory {
+    uint32_t size;
+    void *ctx;
+    /* Create op `name` ("sep_conv_3x3" or "plugin/sep_conv_3x3") with its default
+     * keys, or with `params` when not NULL. */
+    cnas_status (*create)(void *ctx, const char *name, const cnas_op_args *args,
+                          const cnas_params *params, const cnas_op_vtable **vt, void **self,
+                          cnas_error *err);
+} cnas_op_factory;
+
 #ifdef __cplusplus
 }
 #endif

@@ -85,6 +85,11 @@ cnas_tensor *cnas_scale(cnas_graph *g, cnas_tensor *x, float s);
 /* Σ_i w[i]·x_i over n same-shaped tensors; w holds n elements and receives a
  * gradient when it requires one (the mixed edge of DARTS). */
 cnas_tensor *cnas_weighted_sum(cnas_graph *g, int n, cnas_tensor *const *xs, cnas_tensor *w);
+/* The mixed edge with weights taken from a weight matrix: Σ_i w[row, cols[i]]·x_i,
+ * w of shape [rows, K] (or [K] with row 0); cols == NULL means cols[i] = i. Only
+ * the columns used receive a gradient, so pruned candidates cost nothing. */
+cnas_tensor *cnas_weighted_sum_cols(cnas_graph *g, int n, cnas_tensor *const *xs, cnas_tensor *w,
+                                    int64_t row, const int32_t *cols);
 /* Σ_i x_i over n same-shaped tensors. */
 cnas_tensor *cnas_sum_n(cnas_graph *g, int n, cnas_tensor *const *xs);
 /* Concatenate along channels (dim 1); all other dims equal. */
