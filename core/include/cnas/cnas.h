@@ -18,6 +18,7 @@
  *   op.h        the op component contract (the DARTS factory)
  *   arch.h      discrete architectures: a candidate mask per choice point
  *   space.h     the search space component contract
+ *   bilevel.h   gradient passes, finite-difference HVP, the DARTS unrolled step
  *
  * A worked example: fit f(x) = relu(x·w) to targets with SGD.
  *
@@ -59,5 +60,6 @@
 #include <cnas/checkpoint.h>
 #include <cnas/arch.h>
 #include <cnas/space.h>
+#include <cnas/bilevel.h>
 
 #endif
