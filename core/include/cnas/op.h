@@ -69,11 +69,12 @@ typedef struct cnas_op_vtable {
 typedef struct cnas_op_factory {
     uint32_t size;
     void *ctx;
-    /* Create op `name` ("sep_conv_3x3" or "plugin/sep_conv_3x3") with its default
-     * keys, or with `params` when not NULL. */
+    /* Create op `name` ("sep_conv_3x3" or "plugin/sep_conv_3x3"); its keys take their
+     * defaults except the n_kv overrides keys[i] = values[i] (validated against the
+     * op's schema, so a space can ask for e.g. bn_after = true). */
     cnas_status (*create)(void *ctx, const char *name, const cnas_op_args *args,
-                          const cnas_params *params, const cnas_op_vtable **vt, void **self,
-                          cnas_error *err);
+                          const char *const *keys, const char *const *values, int n_kv,
+                          const cnas_op_vtable **vt, void **self, cnas_error *err);
 } cnas_op_factory;
 
 #ifdef __cplusplus
