@@ -19,6 +19,7 @@
  *   arch.h      discrete architectures: a candidate mask per choice point
  *   space.h     the search space component contract
  *   bilevel.h   gradient passes, finite-difference HVP, the DARTS unrolled step
+ *   strategy.h  the search strategy contract and the host services it runs on
  *
  * A worked example: fit f(x) = relu(x·w) to targets with SGD.
  *
@@ -61,5 +62,6 @@
 #include <cnas/arch.h>
 #include <cnas/space.h>
 #include <cnas/bilevel.h>
+#include <cnas/strategy.h>
 
 #endif
