@@ -20,6 +20,7 @@
  *   space.h     the search space component contract
  *   bilevel.h   gradient passes, finite-difference HVP, the DARTS unrolled step
  *   strategy.h  the search strategy contract and the host services it runs on
+ *   metrics.h   per-step and per-epoch metrics as JSON lines and CSV
  *
  * A worked example: fit f(x) = relu(x·w) to targets with SGD.
  *
@@ -63,5 +64,6 @@
 #include <cnas/space.h>
 #include <cnas/bilevel.h>
 #include <cnas/strategy.h>
+#include <cnas/metrics.h>
 
 #endif
