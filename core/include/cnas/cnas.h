@@ -21,6 +21,7 @@
  *   bilevel.h   gradient passes, finite-difference HVP, the DARTS unrolled step
  *   strategy.h  the search strategy contract and the host services it runs on
  *   metrics.h   per-step and per-epoch metrics as JSON lines and CSV
+ *   trainer.h   training a stand-alone network from scratch
  *
  * A worked example: fit f(x) = relu(x·w) to targets with SGD.
  *
@@ -65,5 +66,6 @@
 #include <cnas/bilevel.h>
 #include <cnas/strategy.h>
 #include <cnas/metrics.h>
+#include <cnas/trainer.h>
 
 #endif
