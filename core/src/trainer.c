@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <cnas/bilevel.h>
+#include <cnas/ops.h>
 #include <cnas/optim.h>
 
 typedef struct trainer {
