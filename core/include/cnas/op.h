@@ -77,6 +77,21 @@ typedef struct cnas_op_factory {
                           const cnas_op_vtable **vt, void **self, cnas_error *err);
 } cnas_op_factory;
 
+struct cnas_component;
+/* Create an instance of op component `c` with its keys' defaults overridden by the
+ * n_kv pairs (validated against its schema). The building block of every factory. */
+cnas_status cnas_op_component_create(const struct cnas_component *c, const cnas_op_args *args,
+                                     const char *const *keys, const char *const *values, int n_kv,
+                                     const cnas_op_vtable **vt, void **self, cnas_error *err);
+
+/* A factory over a plain array of components (one plugin's, or a test's table):
+ * names are looked up among the op components of the array. */
+typedef struct cnas_component_list {
+    const struct cnas_component *items;
+    int n;
+} cnas_component_list;
+cnas_op_factory cnas_op_factory_from_list(const cnas_component_list *list);
+
 #ifdef __cplusplus
 }
 #endif
