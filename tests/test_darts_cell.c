@@ -1,0 +1,379 @@
+/* The DARTS cell space (ALGORITHMS 1.8 T3 and more): edge indexing, reduction
+ * strides, channel bookkeeping, the top-2 rule, the genotype notation with an exact
+ * round trip, stand-alone networks and their parameter counts. The space and the
+ * op set are loaded from their built plugins. */
+#include "plugin_fixture.h"
+
+#include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const DARTS_V2 =
+    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
+    "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
+    "('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+    "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+
+typedef struct fixture {
+    const cnas_space_vtable *vt;
+    const cnas_component *comp;
+    cnas_component_list ops;
+    cnas_op_factory factory;
+    cnas_params *params;
+    cnas_rng rng;
+} fixture;
+
+static fixture fx;
+
+static void fx_setup(int n, const char *const *kv)
+{
+    const cnas_plugin_desc *ops = pf_load("DARTS_OPS_SO");
+    const cnas_plugin_desc *space = pf_load("DARTS_CELL_SO");
+    fx.comp = pf_component(space, CNAS_KIND_SPACE, "darts_cell");
+    fx.vt = fx.comp->vtable;
+    fx.ops = (cnas_component_list){ops->components, (int)ops->n_components};
+    fx.factory = cnas_op_factory_from_list(&fx.ops);
+    fx.params = pf_params(fx.comp, n, kv);
+    cnas_rng_init(&fx.rng, 1, "init");
+}
+
+static void *fx_build(cnas_space_build build, const cnas_arch *arch, int c, int h, int classes,
+                      cnas_error *err)
+{
+    cnas_space_create_args a = {sizeof a, fx.params, c, h, h, classes, &fx.factory, &fx.rng,
+                                build, arch};
+    void *self = NULL;
+    if (fx.vt->create(&a, &self, err) != CNAS_OK)
+        return NULL;
+    return self;
+}
+
+static void fx_teardown(void)
+{
+    cnas_params_free(fx.params);
+    fx.params = NULL;
+}
+
+START_TEST(test_fourteen_edges_are_indexed_as_the_reference_does)
+{
+    fx_setup(2, (const char *[]){"init_channels=4", "layers=3"});
+    cnas_error err;
+    void *s = fx_build(CNAS_SPACE_SUPERNET, NULL, 1, 8, 10, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    const cnas_choice_point *p;
+    int n = fx.vt->choice_points(s, &p);
+    ck_assert_int_eq(n, 3 * 14);
+    /* (to, from) per edge: node 2 <- 0,1; node 3 <- 0,1,2; node 4 <- 0..3; node 5 <- 0..4 */
+    int to[14] = {2, 2, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 5};
+    int from[14] = {0, 1, 0, 1, 2, 0, 1, 2, 3, 0, 1, 2, 3, 4};
+    for (int c = 0; c < 3; c++)
+        for (int e = 0; e < 14; e++) {
+            ck_assert_int_eq(p[c * 14 + e].node_to, to[e]);
+            ck_assert_int_eq(p[c * 14 + e].node_from, from[e]);
+            ck_assert_int_eq(p[c * 14 + e].local_index, e);
+            ck_assert_int_eq(p[c * 14 + e].instance, c);
+            ck_assert_int_eq(p[c * 14 + e].n_candidates, 8);
+        }
+    ck_assert_str_eq(p[0].share_key, "normal");
+    ck_assert_str_eq(p[14].share_key, "reduce"); /* layers/3 = 1 */
+    ck_assert_str_eq(p[28].share_key, "reduce"); /* 2*layers/3 = 2 */
+    ck_assert_str_eq(p[0].candidates[4], "sep_conv_3x3");
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
+static cnas_tensor *find_tensor(const cnas_space_vtable *vt, void *s, const char *name)
+{
+    cnas_named_tensor buf[4096];
+    int n = vt->tensors(s, buf, 4096);
+    ck_assert_int_le(n, 4096);
+    for (int i = 0; i < n; i++)
+        if (strcmp(buf[i].name, name) == 0)
+            return buf[i].tensor;
+    ck_abort_msg("no tensor named %s", name);
+    return NULL;
+}
+
+START_TEST(test_reductions_halve_the_size_and_double_the_channels)
+{
+    fx_setup(2, (const char *[]){"init_channels=4", "layers=5"});
+    cnas_error err;
+    void *s = fx_build(CNAS_SPACE_SUPERNET, NULL, 3, 16, 7, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    /* Cells 0 (C=4), 1 (reduction, C=8), 2 (C=8), 3 (reduction, C=16), 4 (C=16); each cell
+     * outputs 4C channels, so the classifier sees 64. */
+    ck_assert_int_eq(find_tensor(fx.vt, s, "classifier.weight")->shape[1], 64);
+    ck_assert_int_eq(find_tensor(fx.vt, s, "stem.conv.weight")->shape[0], 12);
+    /* A forward pass only fits together if every stride and channel count is right. */
+    const cnas_choice_point *p;
+    int np = fx.vt->choice_points(s, &p);
+    cnas_tensor *w = cnas_tensor_new(CNAS_SHAPE(14, 8), &err);
+    cnas_tensor_fill(w, 0.125f);
+    cnas_mix_weight *mix = calloc((size_t)np, sizeof *mix);
+    for (int i = 0; i < np; i++)
+        mix[i] = (cnas_mix_weight){w, p[i].local_index};
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = cnas_graph_tensor(g, CNAS_SHAPE(2, 3, 16, 16));
+    cnas_rng_fill_normal(&fx.rng, x->data, x->numel, 0, 1);
+    cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_MIXTURE, mix, NULL, true, NULL, 0, NULL};
+    cnas_tensor *logits = fx.vt->forward(s, g, x, &fa);
+    ck_assert_msg(logits != NULL, "%s", cnas_graph_error(g)->msg);
+    ck_assert_int_eq(logits->shape[0], 2);
+    ck_assert_int_eq(logits->shape[1], 7);
+    cnas_graph_free(g);
+    cnas_tensor_free(w);
+    free(mix);
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
+START_TEST(test_an_odd_size_at_a_reduction_is_a_clear_error)
+{
+    fx_setup(2, (const char *[]){"init_channels=4", "layers=3"});
+    cnas_error err;
+    ck_assert_ptr_null(fx_build(CNAS_SPACE_SUPERNET, NULL, 1, 9, 10, &err));
+    ck_assert_int_eq(err.code, CNAS_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "9x9"));
+    fx_teardown();
+}
+END_TEST
+
+START_TEST(test_mixture_gradients_reach_the_architecture_weights)
+{
+    fx_setup(2, (const char *[]){"init_channels=4", "layers=3"});
+    cnas_error err;
+    void *s = fx_build(CNAS_SPACE_SUPERNET, NULL, 1, 8, 10, &err);
+    const cnas_choice_point *p;
+    int np = fx.vt->choice_points(s, &p);
+    cnas_tensor *an = cnas_tensor_new(CNAS_SHAPE(14, 8), &err);
+    cnas_tensor *ar = cnas_tensor_new(CNAS_SHAPE(14, 8), &err);
+    cnas_rng_fill_normal(&fx.rng, an->data, an->numel, 0, 1e-3f);
+    cnas_rng_fill_normal(&fx.rng, ar->data, ar->numel, 0, 1e-3f);
+    cnas_tensor_set_requires_grad(an, true);
+    cnas_tensor_set_requires_grad(ar, true);
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *pn = cnas_softmax(g, an), *pr = cnas_softmax(g, ar);
+    cnas_mix_weight *mix = calloc((size_t)np, sizeof *mix);
+    for (int i = 0; i < np; i++)
+        mix[i] = (cnas_mix_weight){strcmp(p[i].share_key, "normal") ? pr : pn, p[i].local_index};
+    cnas_tensor *x = cnas_graph_tensor(g, CNAS_SHAPE(4, 1, 8, 8));
+    cnas_rng_fill_normal(&fx.rng, x->data, x->numel, 0, 1);
+    int32_t y[4] = {1, 2, 3, 4};
+    cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_MIXTURE, mix, NULL, true, NULL, 0, NULL};
+    cnas_tensor *loss = cnas_cross_entropy(g, fx.vt->forward(s, g, x, &fa), y, 0.0f);
+    ck_assert_msg(loss != NULL, "%s", cnas_graph_error(g)->msg);
+    ck_assert_int_eq(cnas_backward(g, loss), CNAS_OK);
+    double sn = 0, sr = 0;
+    for (int i = 0; i < 14 * 8; i++) {
+        sn += fabs(an->grad[i]);
+        sr += fabs(ar->grad[i]);
+    }
+    ck_assert_double_gt(sn, 0.0);
+    ck_assert_double_gt(sr, 0.0);
+    cnas_graph_free(g);
+    cnas_tensor_free(an);
+    cnas_tensor_free(ar);
+    free(mix);
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
+START_TEST(test_genotype_round_trip_is_byte_identical)
+{
+    fx_setup(0, NULL);
+    cnas_error err;
+    void *s = fx_build(CNAS_SPACE_SUPERNET, NULL, 3, 32, 10, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    cnas_arch *a = cnas_arch_new(8 * 14, &err);
+    ck_assert_int_eq(fx.vt->parse(s, DARTS_V2, a, &err), CNAS_OK);
+    char text[4096];
+    ck_assert_int_eq(fx.vt->format(s, a, text, sizeof text, &err), CNAS_OK);
+    ck_assert_str_eq(text, DARTS_V2);
+    /* range(2, 6) is accepted and printed back as a list. */
+    char ranged[4096];
+    snprintf(ranged, sizeof ranged, "%s", DARTS_V2);
+    char *c1 = strstr(ranged, "normal_concat=[2, 3, 4, 5]");
+    memcpy(c1 + strlen("normal_concat="), "range(2, 6)", 11);
+    memmove(c1 + strlen("normal_concat=range(2, 6)"), c1 + strlen("normal_concat=[2, 3, 4, 5]"),
+            strlen(c1 + strlen("normal_concat=[2, 3, 4, 5]")) + 1);
+    cnas_arch *b = cnas_arch_new(8 * 14, &err);
+    ck_assert_msg(fx.vt->parse(s, ranged, b, &err) == CNAS_OK, "%s", err.msg);
+    ck_assert(cnas_arch_equal(a, b));
+    cnas_arch_free(a);
+    cnas_arch_free(b);
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
+START_TEST(test_bad_genotypes_are_rejected_with_the_reason)
+{
+    fx_setup(0, NULL);
+    cnas_error err;
+    void *s = fx_build(CNAS_SPACE_SUPERNET, NULL, 3, 32, 10, &err);
+    cnas_arch *a = cnas_arch_new(8 * 14, &err);
+    char bad[4096];
+    snprintf(bad, sizeof bad, "%s", DARTS_V2);
+    memcpy(strstr(bad, "dil_conv_3x3"), "dil_conv_9x9", 12);
+    ck_assert_int_eq(fx.vt->parse(s, bad, a, &err), CNAS_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "dil_conv_9x9"));
+    snprintf(bad, sizeof bad, "%s", DARTS_V2);
+    memcpy(strstr(bad, "('dil_conv_3x3', 2)"), "('dil_conv_3x3', 7)", 19);
+    ck_assert_int_eq(fx.vt->parse(s, bad, a, &err), CNAS_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "inputs 0 to 4"));
+    ck_assert_int_eq(fx.vt->parse(s, "Genotype(normal=[('sep_conv_3x3', 0)])", a, &err),
+                     CNAS_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "1 pairs, expected 8"));
+    ck_assert_int_eq(fx.vt->parse(s, "Genotipe(", a, &err), CNAS_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "offset 0"));
+    cnas_arch_free(a);
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
+START_TEST(test_derivation_keeps_the_two_strongest_edges_and_ignores_none)
+{
+    fx_setup(2, (const char *[]){"init_channels=4", "layers=3"});
+    cnas_error err;
+    void *s = fx_build(CNAS_SPACE_SUPERNET, NULL, 1, 8, 10, &err);
+    float probs[42][8];
+    const float *rows[42];
+    for (int p = 0; p < 42; p++) {
+        for (int k = 0; k < 8; k++)
+            probs[p][k] = 0.1f;
+        probs[p][0] = 0.9f; /* 'none' is the strongest everywhere and must be ignored */
+        rows[p] = probs[p];
+    }
+    /* Normal cell (cell 0), node 5 (edges 9..13): input 3 strongest with dil_conv_5x5 (7),
+     * then input 1 with avg_pool_3x3 (2); inputs 0 and 2 tie below and lose. */
+    probs[9 + 3][7] = 0.5f;
+    probs[9 + 1][2] = 0.4f;
+    cnas_arch *a = cnas_arch_new(42, &err);
+    ck_assert_int_eq(fx.vt->derive(s, rows, a, &err), CNAS_OK);
+    char text[4096];
+    ck_assert_int_eq(fx.vt->format(s, a, text, sizeof text, &err), CNAS_OK);
+    /* Nodes 2-4 all tie: the lowest two inputs with the first non-none op. */
+    ck_assert_str_eq(text,
+        "Genotype(normal=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+        "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('max_pool_3x3', 1), ('dil_conv_5x5', 3), "
+        "('avg_pool_3x3', 1)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+        "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+        "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])");
+    cnas_arch_free(a);
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
+START_TEST(test_darts_v2_network_has_the_published_parameter_count)
+{
+    /* train.py reports "param size = 3.349342MB" for DARTS_V2 at C=36, 20 layers, with
+     * the auxiliary head, counting every parameter except the auxiliary head's. */
+    fx_setup(3, (const char *[]){"init_channels=36", "layers=20", "auxiliary=true"});
+    cnas_error err;
+    void *sup = fx_build(CNAS_SPACE_SUPERNET, NULL, 3, 32, 10, &err);
+    ck_assert_msg(sup != NULL, "%s", err.msg);
+    cnas_arch *a = cnas_arch_new(20 * 14, &err);
+    ck_assert_int_eq(fx.vt->parse(sup, DARTS_V2, a, &err), CNAS_OK);
+    void *net = fx_build(CNAS_SPACE_NETWORK, a, 3, 32, 10, &err);
+    ck_assert_msg(net != NULL, "%s", err.msg);
+    int64_t flops, params;
+    ck_assert_int_eq(fx.vt->cost(net, NULL, &flops, &params, &err), CNAS_OK);
+    ck_assert_int_eq(params, 3349342);
+    fx.vt->destroy(net);
+    fx.vt->destroy(sup);
+    cnas_arch_free(a);
+    fx_teardown();
+}
+END_TEST
+
+START_TEST(test_network_runs_with_auxiliary_head_and_drop_path)
+{
+    fx_setup(3, (const char *[]){"init_channels=4", "layers=5", "auxiliary=true"});
+    cnas_error err;
+    void *sup = fx_build(CNAS_SPACE_SUPERNET, NULL, 3, 32, 10, &err);
+    cnas_arch *a = cnas_arch_new(5 * 14, &err);
+    cnas_rng r;
+    cnas_rng_init(&r, 3, "sample");
+    ck_assert_int_eq(fx.vt->sample(sup, &r, a, &err), CNAS_OK);
+    void *net = fx_build(CNAS_SPACE_NETWORK, a, 3, 32, 10, &err);
+    ck_assert_msg(net != NULL, "%s", err.msg);
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = cnas_graph_tensor(g, CNAS_SHAPE(2, 3, 32, 32));
+    cnas_rng_fill_normal(&r, x->data, x->numel, 0, 1);
+    cnas_tensor *aux = NULL;
+    cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_PATH, NULL, NULL, true, &r, 0.2f, &aux};
+    cnas_tensor *logits = fx.vt->forward(net, g, x, &fa);
+    ck_assert_msg(logits != NULL, "%s", cnas_graph_error(g)->msg);
+    ck_assert_ptr_nonnull(aux);
+    ck_assert_int_eq(aux->shape[1], 10);
+    /* The same architecture through the supernet's path mode runs too. */
+    fa = (cnas_space_forward_args){sizeof fa, CNAS_FWD_PATH, NULL, a, true, NULL, 0, NULL};
+    ck_assert_ptr_nonnull(fx.vt->forward(sup, g, x, &fa));
+    cnas_graph_free(g);
+    cnas_arch_free(a);
+    fx.vt->destroy(net);
+    fx.vt->destroy(sup);
+    fx_teardown();
+}
+END_TEST
+
+START_TEST(test_drawings_and_json_are_written)
+{
+    fx_setup(0, NULL);
+    cnas_error err;
+    void *s = fx_build(CNAS_SPACE_SUPERNET, NULL, 3, 32, 10, &err);
+    cnas_arch *a = cnas_arch_new(8 * 14, &err);
+    ck_assert_int_eq(fx.vt->parse(s, DARTS_V2, a, &err), CNAS_OK);
+    char dir[] = "/tmp/cnas-dot-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    int n = 0;
+    ck_assert_int_eq(fx.vt->write_dot(s, a, dir, &n, &err), CNAS_OK);
+    ck_assert_int_eq(n, 2);
+    char path[256], line[512];
+    snprintf(path, sizeof path, "%s/reduce.dot", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    int found = 0;
+    while (fgets(line, sizeof line, f))
+        found += strstr(line, "\"c_{k-2}\" -> \"0\" [label=\"max_pool_3x3\"") != NULL;
+    fclose(f);
+    ck_assert_int_eq(found, 1);
+    snprintf(path, sizeof path, "%s/arch.json", dir);
+    f = fopen(path, "w");
+    ck_assert_int_eq(fx.vt->write_json(s, a, f, &err), CNAS_OK);
+    fclose(f);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    cnas_arch_free(a);
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+    Suite *s = suite_create("darts_cell");
+    TCase *tc = tcase_create("space");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_fourteen_edges_are_indexed_as_the_reference_does);
+    tcase_add_test(tc, test_reductions_halve_the_size_and_double_the_channels);
+    tcase_add_test(tc, test_an_odd_size_at_a_reduction_is_a_clear_error);
+    tcase_add_test(tc, test_mixture_gradients_reach_the_architecture_weights);
+    tcase_add_test(tc, test_genotype_round_trip_is_byte_identical);
+    tcase_add_test(tc, test_bad_genotypes_are_rejected_with_the_reason);
+    tcase_add_test(tc, test_derivation_keeps_the_two_strongest_edges_and_ignores_none);
+    tcase_add_test(tc, test_darts_v2_network_has_the_published_parameter_count);
+    tcase_add_test(tc, test_network_runs_with_auxiliary_head_and_drop_path);
+    tcase_add_test(tc, test_drawings_and_json_are_written);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+CNAS_TEST_MAIN(make_suite)
