@@ -72,6 +72,16 @@ int cnas_ckpt_has(const cnas_ckpt *ck, const char *name)
     return find(ck, name) != NULL;
 }
 
+int cnas_ckpt_count(const cnas_ckpt *ck)
+{
+    return (int)ck->n;
+}
+
+const char *cnas_ckpt_name_at(const cnas_ckpt *ck, int i)
+{
+    return i >= 0 && (size_t)i < ck->n ? ck->recs[i].name : NULL;
+}
+
 static cnas_status put(cnas_ckpt *ck, uint32_t type, const char *name, const void *a, size_t alen,
                        const void *b, size_t blen, cnas_error *err)
 {

@@ -49,6 +49,9 @@ cnas_status cnas_ckpt_save(const cnas_ckpt *ck, const char *path, cnas_error *er
 cnas_ckpt *cnas_ckpt_load(const char *path, cnas_error *err);
 
 int cnas_ckpt_has(const cnas_ckpt *ck, const char *name);
+/* Records in file order, for iterating names (e.g. by prefix). */
+int cnas_ckpt_count(const cnas_ckpt *ck);
+const char *cnas_ckpt_name_at(const cnas_ckpt *ck, int i);
 /* Copy a tensor record into t; its shape must equal t's. */
 cnas_status cnas_ckpt_get_tensor(const cnas_ckpt *ck, const char *name, cnas_tensor *t,
                                  cnas_error *err);

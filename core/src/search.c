@@ -1,0 +1,614 @@
+/* The host services of a run (cnas_search_env) and the run itself: build the
+ * space, create the strategy or trainer, resume, run, write the results. */
+#include <cnas/search.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cnas/checkpoint.h>
+#include <cnas/metrics.h>
+#include <cnas/ops.h>
+#include <cnas/trainer.h>
+
+#include "search_data.h"
+
+extern char **environ;
+
+#define MAX_APPENDED 16
+
+typedef struct host {
+    const cnas_run_spec *spec;
+    cnas_search_env env;
+    cnas_run_result *res;
+    const cnas_strategy_vtable *svt;
+    void *strategy;
+    cnas_metrics *steps, *epochs;
+    search_data data;
+    cnas_graph *eval_g;
+    cnas_rng init_rng;
+
+    /* checkpoint cadence */
+    int64_t steps_since_ckpt;
+    double last_ckpt_time;
+    char ckpt_path[4096];
+
+    /* files written by appending: their sizes go into checkpoints, so a resumed run
+     * first cuts them back to what the checkpoint had seen */
+    char appended[MAX_APPENDED][64];
+    int n_appended;
+
+    /* progress */
+    double t_start, t_last_line;
+    int64_t steps_done, steps_total, step0;
+} host;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static host *host_of(cnas_search_env *env)
+{
+    return env->host;
+}
+
+/* ---- logging, metrics, files ---------------------------------------------------------- */
+
+static void env_log(cnas_search_env *env, cnas_log_level level, const char *fmt, ...)
+{
+    host *h = host_of(env);
+    char msg[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (h->spec->log)
+        h->spec->log(h->spec->log_ctx, (int)level, msg);
+}
+
+static void env_metric(cnas_search_env *env, const char *name, double value)
+{
+    host *h = host_of(env);
+    cnas_metrics_set(h->steps, name, value);
+    cnas_metrics_set(h->epochs, name, value);
+}
+
+static void format_eta(double seconds, char *buf, size_t n)
+{
+    if (!isfinite(seconds) || seconds < 0) {
+        snprintf(buf, n, "--:--");
+        return;
+    }
+    long s = (long)seconds;
+    if (s >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(buf, n, "%02ld:%02ld", s / 60, s % 60);
+}
+
+static void progress(host *h, int64_t epoch, int64_t step, int final)
+{
+    double t = now_seconds();
+    if (!final && !h->spec->progress_tty && t - h->t_last_line < 10.0)
+        return;
+    if (!final && h->spec->progress_tty && t - h->t_last_line < 0.2)
+        return;
+    h->t_last_line = t;
+    double rate = (double)(h->steps_done - h->step0) / fmax(t - h->t_start, 1e-9);
+    char eta[32];
+    format_eta((double)(h->steps_total - h->steps_done) / rate, eta, sizeof eta);
+    double loss = cnas_metrics_last(h->steps, "train_loss");
+    double acc = cnas_metrics_last(h->steps, "train_acc");
+    int64_t per_epoch = h->data.batches_per_epoch;
+    char line[256];
+    snprintf(line, sizeof line, "epoch %" PRId64 "/%d step %" PRId64 "/%" PRId64 " [%3.0f%%] "
+             "%.2f steps/s ETA %s loss %.4f acc %.3f", epoch + 1, h->spec->train->epochs, step,
+             per_epoch, 100.0 * (double)h->steps_done / (double)(h->steps_total ? h->steps_total : 1),
+             rate, eta, loss, acc);
+    if (h->spec->progress_tty) {
+        fprintf(stderr, "\r%s\033[K", line);
+        if (final)
+            fputc('\n', stderr);
+        fflush(stderr);
+    } else {
+        env_log(&h->env, CNAS_LOG_INFO, "%s", line);
+    }
+}
+
+static void env_end_step(cnas_search_env *env, int64_t epoch, int64_t step)
+{
+    host *h = host_of(env);
+    cnas_error err;
+    h->steps_done++;
+    if (cnas_metrics_write(h->steps, epoch, step, &err))
+        env_log(env, CNAS_LOG_WARN, "%s", err.msg);
+    progress(h, epoch, step, 0);
+}
+
+static void env_end_epoch(cnas_search_env *env, int64_t epoch)
+{
+    host *h = host_of(env);
+    cnas_error err;
+    if (h->spec->progress_tty)
+        progress(h, epoch, h->data.batches_per_epoch, 1);
+    cnas_metrics_set(h->epochs, "train_loss", cnas_metrics_last(h->steps, "train_loss"));
+    if (cnas_metrics_write(h->epochs, epoch, h->data.batches_per_epoch, &err))
+        env_log(env, CNAS_LOG_WARN, "%s", err.msg);
+}
+
+static int appended_slot(host *h, const char *file)
+{
+    for (int i = 0; i < h->n_appended; i++)
+        if (strcmp(h->appended[i], file) == 0)
+            return i;
+    if (h->n_appended == MAX_APPENDED)
+        return -1;
+    snprintf(h->appended[h->n_appended], sizeof h->appended[0], "%s", file);
+    return h->n_appended++;
+}
+
+static cnas_status env_append(cnas_search_env *env, const char *file, const char *text,
+                              cnas_error *err)
+{
+    host *h = host_of(env);
+    if (strchr(file, '/') || file[0] == '.' || appended_slot(h, file) < 0)
+        return cnas_error_set(err, CNAS_ERR_INVALID, "append: '%s' is not a plain file name "
+                              "(or too many files)", file);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", h->spec->run_dir, file);
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return cnas_error_set(err, CNAS_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
+    fputs(text, f);
+    if (fclose(f) != 0)
+        return cnas_error_set(err, CNAS_ERR_IO, "writing %s failed: %s", path, strerror(errno));
+    return CNAS_OK;
+}
+
+static bool env_stop_requested(cnas_search_env *env)
+{
+    host *h = host_of(env);
+    return h->spec->stop_requested && h->spec->stop_requested();
+}
+
+/* ---- data ---------------------------------------------------------------------------- */
+
+static cnas_status env_begin_epoch(cnas_search_env *env, int64_t epoch, cnas_error *err)
+{
+    return search_data_begin_epoch(&host_of(env)->data, epoch, err);
+}
+
+static int env_next_batch(cnas_search_env *env, cnas_data_stream s, cnas_graph *g,
+                          cnas_tensor **x, const int32_t **labels, cnas_error *err)
+{
+    return search_data_next(&host_of(env)->data, s, g, x, labels, err);
+}
+
+static int64_t env_batches_per_epoch(cnas_search_env *env, cnas_data_stream s)
+{
+    return search_data_batches(&host_of(env)->data, s);
+}
+
+static cnas_status env_evaluate(cnas_search_env *env, cnas_data_stream s, cnas_logits_fn fn,
+                                void *ctx, double *loss, double *accuracy, cnas_error *err)
+{
+    host *h = host_of(env);
+    cnas_status st = search_data_begin_pass(&h->data, s, err);
+    if (st)
+        return st;
+    double loss_sum = 0.0;
+    int64_t correct = 0, seen = 0;
+    for (;;) {
+        cnas_graph_reset(h->eval_g);
+        cnas_graph_set_grad_enabled(h->eval_g, false);
+        cnas_tensor *x;
+        const int32_t *y;
+        int r = search_data_next(&h->data, s, h->eval_g, &x, &y, err);
+        if (r < 0)
+            return err->code;
+        if (r == 0)
+            break;
+        cnas_tensor *logits = fn(h->eval_g, x, ctx);
+        cnas_tensor *l = logits ? cnas_cross_entropy(h->eval_g, logits, y, 0.0f) : NULL;
+        if (!l)
+            return cnas_error_set(err, cnas_graph_status(h->eval_g), "evaluation: %s",
+                                  cnas_graph_error(h->eval_g)->msg);
+        int64_t n = logits->shape[0], k = logits->shape[1];
+        for (int64_t i = 0; i < n; i++) {
+            const float *row = logits->data + i * k;
+            int64_t best = 0;
+            for (int64_t j = 1; j < k; j++)
+                if (row[j] > row[best])
+                    best = j;
+            correct += best == y[i];
+        }
+        loss_sum += (double)l->data[0] * (double)n;
+        seen += n;
+    }
+    cnas_graph_reset(h->eval_g);
+    cnas_graph_set_grad_enabled(h->eval_g, true);
+    *loss = seen ? loss_sum / (double)seen : NAN;
+    *accuracy = seen ? (double)correct / (double)seen : NAN;
+    return CNAS_OK;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+static cnas_status put_space(cnas_ckpt *ck, const cnas_space_vtable *vt, void *space,
+                             cnas_error *err)
+{
+    int n = vt->tensors(space, NULL, 0);
+    cnas_named_tensor *all = malloc((size_t)(n > 0 ? n : 1) * sizeof *all);
+    if (!all)
+        return cnas_error_set(err, CNAS_ERR_NOMEM, "checkpoint: out of memory");
+    n = vt->tensors(space, all, n);
+    cnas_status st = CNAS_OK;
+    for (int i = 0; !st && i < n; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "space.%s", all[i].name);
+        st = cnas_ckpt_put_tensor(ck, name, all[i].tensor, err);
+    }
+    free(all);
+    return st;
+}
+
+static cnas_status get_space(const cnas_ckpt *ck, const cnas_space_vtable *vt, void *space,
+                             cnas_error *err)
+{
+    int n = vt->tensors(space, NULL, 0);
+    cnas_named_tensor *all = malloc((size_t)(n > 0 ? n : 1) * sizeof *all);
+    if (!all)
+        return cnas_error_set(err, CNAS_ERR_NOMEM, "checkpoint: out of memory");
+    n = vt->tensors(space, all, n);
+    cnas_status st = CNAS_OK;
+    for (int i = 0; !st && i < n; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "space.%s", all[i].name);
+        st = cnas_ckpt_get_tensor(ck, name, all[i].tensor, err);
+    }
+    free(all);
+    return st;
+}
+
+static cnas_status write_checkpoint(host *h, int64_t epoch, int64_t step, cnas_error *err)
+{
+    cnas_ckpt *ck = cnas_ckpt_new(err);
+    if (!ck)
+        return err->code;
+    cnas_status st = cnas_ckpt_put_str(ck, "run.config", h->spec->config_text ? h->spec->config_text : "", err);
+    if (!st)
+        st = cnas_ckpt_put_str(ck, "run.fingerprint", h->spec->fingerprint ? h->spec->fingerprint : "", err);
+    if (!st)
+        st = cnas_ckpt_put_i64(ck, "run.kind", h->spec->kind, err);
+    if (!st)
+        st = cnas_ckpt_put_i64(ck, "run.epoch", epoch, err);
+    if (!st)
+        st = cnas_ckpt_put_i64(ck, "run.step", step, err);
+    if (!st)
+        st = cnas_ckpt_put_i64(ck, "run.steps_done", h->steps_done, err);
+    for (int i = 0; !st && i < h->n_appended; i++) {
+        char path[4200], name[96];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", h->spec->run_dir, h->appended[i]);
+        snprintf(name, sizeof name, "run.size.%s", h->appended[i]);
+        st = cnas_ckpt_put_i64(ck, name, stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0, err);
+    }
+    if (!st)
+        st = put_space(ck, h->spec->space_vt, h->env.space, err);
+    if (!st)
+        st = search_data_save(&h->data, ck, err);
+    if (!st)
+        st = h->svt->save(h->strategy, ck, err);
+    if (!st)
+        st = cnas_ckpt_save(ck, h->ckpt_path, err);
+    cnas_ckpt_free(ck);
+    if (!st) {
+        h->steps_since_ckpt = 0;
+        h->last_ckpt_time = now_seconds();
+        env_log(&h->env, CNAS_LOG_DEBUG, "checkpoint at epoch %" PRId64 " step %" PRId64 " -> %s",
+                epoch, step, h->ckpt_path);
+    }
+    return st;
+}
+
+static cnas_status env_checkpoint_point(cnas_search_env *env, int64_t epoch, int64_t step,
+                                        bool epoch_end, cnas_error *err)
+{
+    host *h = host_of(env);
+    const cnas_checkpoint_settings *c = &h->spec->checkpoint;
+    h->steps_since_ckpt++;
+    bool stop = env_stop_requested(env);
+    bool due = stop || (c->every_steps > 0 && h->steps_since_ckpt >= c->every_steps) ||
+               (c->every_minutes > 0 && now_seconds() - h->last_ckpt_time >= 60.0 * c->every_minutes) ||
+               (epoch_end && c->every_epochs > 0 && epoch % c->every_epochs == 0);
+    if (!due)
+        return CNAS_OK;
+    cnas_status st = write_checkpoint(h, epoch, step, err);
+    if (st)
+        return st;
+    if (stop)
+        return cnas_error_set(err, CNAS_ERR_INTERRUPTED, "stopped at epoch %" PRId64 " step %"
+                              PRId64 "; checkpoint written to %s; continue with: cnas resume %s",
+                              epoch, step, h->ckpt_path, h->spec->run_dir);
+    return CNAS_OK;
+}
+
+/* The first line where two texts differ, for "the configuration changed" messages. */
+static void first_difference(const char *a, const char *b, char *out, size_t n)
+{
+    int line = 1;
+    const char *la = a, *lb = b;
+    while (*a && *a == *b) {
+        if (*a == '\n') {
+            line++;
+            la = a + 1;
+            lb = b + 1;
+        }
+        a++;
+        b++;
+    }
+    snprintf(out, n, "line %d: checkpoint has '%.*s', now '%.*s'", line, (int)strcspn(la, "\n"), la,
+             (int)strcspn(lb, "\n"), lb);
+}
+
+static cnas_status resume(host *h, int64_t *steps_done, cnas_error *err)
+{
+    cnas_ckpt *ck = cnas_ckpt_load(h->spec->resume_from, err);
+    if (!ck)
+        return err->code;
+    cnas_status st = CNAS_OK;
+    const char *cfg = cnas_ckpt_get_str(ck, "run.config", err);
+    const char *fp = cfg ? cnas_ckpt_get_str(ck, "run.fingerprint", err) : NULL;
+    int64_t kind = 0;
+    if (!cfg || !fp || cnas_ckpt_get_i64(ck, "run.kind", &kind, err)) {
+        st = err->code;
+        goto out;
+    }
+    if (kind != h->spec->kind) {
+        st = cnas_error_set(err, CNAS_ERR_CONFIG, "checkpoint %s belongs to a %s run, not a %s run",
+                            h->spec->resume_from, kind == CNAS_RUN_SEARCH ? "search" : "training",
+                            h->spec->kind == CNAS_RUN_SEARCH ? "search" : "training");
+        goto out;
+    }
+    if (h->spec->config_text && strcmp(cfg, h->spec->config_text) != 0) {
+        char diff[512];
+        first_difference(cfg, h->spec->config_text, diff, sizeof diff);
+        st = cnas_error_set(err, CNAS_ERR_CONFIG, "checkpoint %s was written with another "
+                            "configuration (%s)", h->spec->resume_from, diff);
+        goto out;
+    }
+    if (h->spec->fingerprint && strcmp(fp, h->spec->fingerprint) != 0) {
+        char diff[512];
+        first_difference(fp, h->spec->fingerprint, diff, sizeof diff);
+        st = cnas_error_set(err, CNAS_ERR_PLUGIN, "checkpoint %s was written with other plugin "
+                            "versions (%s)", h->spec->resume_from, diff);
+        goto out;
+    }
+    if ((st = get_space(ck, h->spec->space_vt, h->env.space, err)) ||
+        (st = search_data_load(&h->data, ck, err)) || (st = h->svt->load(h->strategy, ck, err)) ||
+        (st = cnas_ckpt_get_i64(ck, "run.steps_done", steps_done, err)))
+        goto out;
+    /* Cut appended files back to what the checkpoint had seen: lines written after it
+     * will be written again. */
+    for (int i = 0; i < cnas_ckpt_count(ck); i++) {
+        const char *name = cnas_ckpt_name_at(ck, i);
+        if (strncmp(name, "run.size.", 9) != 0)
+            continue;
+        int64_t size;
+        char path[4200];
+        if ((st = cnas_ckpt_get_i64(ck, name, &size, err)))
+            goto out;
+        snprintf(path, sizeof path, "%s/%s", h->spec->run_dir, name + 9);
+        appended_slot(h, name + 9);
+        if (truncate(path, (off_t)size) != 0 && errno != ENOENT) {
+            st = cnas_error_set(err, CNAS_ERR_IO, "resume: cannot truncate %s: %s", path,
+                                strerror(errno));
+            goto out;
+        }
+    }
+out:
+    cnas_ckpt_free(ck);
+    return st;
+}
+
+/* ---- results ---------------------------------------------------------------------------- */
+
+/* Render a .dot file with Graphviz when it is installed; silently skip otherwise. */
+static void render_dot(const char *dot_path, const char *format)
+{
+    char out[4200];
+    snprintf(out, sizeof out, "%.*s.%s", (int)(strlen(dot_path) - 4), dot_path, format);
+    char fmt_arg[16];
+    snprintf(fmt_arg, sizeof fmt_arg, "-T%s", format);
+    char *argv[] = {"dot", fmt_arg, (char *)dot_path, "-o", out, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    if (posix_spawnp(&pid, "dot", &fa, NULL, argv, environ) == 0) {
+        int status;
+        waitpid(pid, &status, 0);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+}
+
+static cnas_status write_answer(host *h, const cnas_arch *arch, cnas_error *err)
+{
+    const cnas_space_vtable *vt = h->spec->space_vt;
+    char path[4200];
+    cnas_status st = vt->format(h->env.space, arch, h->res->arch_text, sizeof h->res->arch_text,
+                                err);
+    if (st)
+        return st;
+    snprintf(path, sizeof path, "%s/arch.txt", h->spec->run_dir);
+    FILE *f = fopen(path, "w");
+    if (!f || fprintf(f, "%s\n", h->res->arch_text) < 0 || fclose(f) != 0)
+        return cnas_error_set(err, CNAS_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/arch.json", h->spec->run_dir);
+    if (!(f = fopen(path, "w")))
+        return cnas_error_set(err, CNAS_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    st = vt->write_json(h->env.space, arch, f, err);
+    if (fclose(f) != 0 && !st)
+        st = cnas_error_set(err, CNAS_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    if (st)
+        return st;
+    int n_files = 0;
+    if (vt->write_dot && (st = vt->write_dot(h->env.space, arch, h->spec->run_dir, &n_files, err)))
+        return st;
+    /* Render every .dot the space wrote (their names are the space's business). */
+    static const char *const cell_files[] = {"normal", "reduce", "cell", "network"};
+    for (size_t i = 0; i < sizeof cell_files / sizeof cell_files[0]; i++) {
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s.dot", h->spec->run_dir, cell_files[i]);
+        if (stat(path, &sb) == 0) {
+            render_dot(path, "png");
+            render_dot(path, "svg");
+        }
+    }
+    return vt->cost(h->env.space, arch, &h->res->flops, &h->res->params, err);
+}
+
+static cnas_status env_report(cnas_search_env *env, int rank, const cnas_arch *arch, double score,
+                              cnas_error *err)
+{
+    host *h = host_of(env);
+    if (rank == 0) {
+        h->res->score = score;
+        if (arch) {
+            cnas_status st = write_answer(h, arch, err);
+            if (st)
+                return st;
+        }
+    }
+    if (arch) {
+        char text[8192], line[8300];
+        cnas_status st = h->spec->space_vt->format(env->space, arch, text, sizeof text, err);
+        if (st)
+            return st;
+        snprintf(line, sizeof line, "%d\t%.6f\t%s\n", rank, score, text);
+        return env_append(env, "ranking.tsv", line, err);
+    }
+    return CNAS_OK;
+}
+
+/* ---- the run ----------------------------------------------------------------------------- */
+
+static cnas_status build_space(host *h, cnas_space_build build, const cnas_arch *arch,
+                               cnas_rng *rng, void **out, cnas_error *err)
+{
+    const search_data *d = &h->data;
+    cnas_space_create_args a = {sizeof a, h->spec->space_params, d->channels, d->height,
+                                d->width, d->num_classes, h->spec->ops, rng, build, arch};
+    return h->spec->space_vt->create(&a, out, err);
+}
+
+static cnas_status env_create_supernet(cnas_search_env *env, const char *init_stream, void **space,
+                                       cnas_error *err)
+{
+    host *h = host_of(env);
+    cnas_rng rng;
+    cnas_rng_init(&rng, h->spec->seed, init_stream);
+    return build_space(h, CNAS_SPACE_SUPERNET, NULL, &rng, space, err);
+}
+
+cnas_status cnas_run(const cnas_run_spec *spec, cnas_run_result *result, cnas_error *err)
+{
+    host h;
+    memset(&h, 0, sizeof h);
+    cnas_search_env *env = &h.env;
+    memset(result, 0, sizeof *result);
+    result->score = NAN;
+    h.spec = spec;
+    h.res = result;
+    h.svt = spec->strategy_vt ? spec->strategy_vt : cnas_trainer_vtable();
+    cnas_status st;
+    if (spec->kind == CNAS_RUN_TRAIN && !spec->arch)
+        return cnas_error_set(err, CNAS_ERR_INVALID, "training needs an architecture");
+    if ((st = search_data_init(&h.data, spec->data, spec->train, spec->seed, err)))
+        return st;
+    if (!(h.eval_g = cnas_graph_new(err))) {
+        st = err->code;
+        goto out;
+    }
+    if (!(h.steps = cnas_metrics_open(spec->run_dir, "steps", err)) ||
+        !(h.epochs = cnas_metrics_open(spec->run_dir, "epochs", err))) {
+        st = err->code;
+        goto out;
+    }
+    appended_slot(&h, "steps.jsonl");
+    appended_slot(&h, "steps.csv");
+    appended_slot(&h, "epochs.jsonl");
+    appended_slot(&h, "epochs.csv");
+    snprintf(h.ckpt_path, sizeof h.ckpt_path, "%s/checkpoint.ckpt", spec->run_dir);
+
+    env->size = sizeof *env;
+    env->space_vt = spec->space_vt;
+    env->in_channels = h.data.channels;
+    env->in_height = h.data.height;
+    env->in_width = h.data.width;
+    env->num_classes = h.data.num_classes;
+    env->train = spec->train;
+    env->seed = spec->seed;
+    env->run_dir = spec->run_dir;
+    env->create_supernet = env_create_supernet;
+    env->begin_epoch = env_begin_epoch;
+    env->next_batch = env_next_batch;
+    env->batches_per_epoch = env_batches_per_epoch;
+    env->evaluate = env_evaluate;
+    env->log = env_log;
+    env->metric = env_metric;
+    env->end_step = env_end_step;
+    env->end_epoch = env_end_epoch;
+    env->append = env_append;
+    env->checkpoint_point = env_checkpoint_point;
+    env->stop_requested = env_stop_requested;
+    env->report = env_report;
+    env->host = &h;
+
+    cnas_rng_init(&h.init_rng, spec->seed, "init");
+    st = build_space(&h, spec->kind == CNAS_RUN_SEARCH ? CNAS_SPACE_SUPERNET : CNAS_SPACE_NETWORK,
+                     spec->arch, &h.init_rng, &env->space, err);
+    if (st) {
+        env->space = NULL;
+        goto out;
+    }
+    if ((st = h.svt->create(spec->strategy_params, env, &h.strategy, err))) {
+        h.strategy = NULL;
+        goto out;
+    }
+    int64_t done = 0;
+    if (spec->resume_from && (st = resume(&h, &done, err)))
+        goto out;
+    h.steps_done = h.step0 = done;
+    h.steps_total = (int64_t)spec->train->epochs * h.data.batches_per_epoch;
+    h.t_start = h.t_last_line = h.last_ckpt_time = now_seconds();
+    st = h.svt->run(h.strategy, err);
+    if (!st && spec->kind == CNAS_RUN_TRAIN)
+        st = spec->space_vt->cost(env->space, NULL, &result->flops, &result->params, err);
+    if (!st && spec->kind == CNAS_RUN_TRAIN && spec->arch_text)
+        snprintf(result->arch_text, sizeof result->arch_text, "%s", spec->arch_text);
+out:
+    if (h.strategy)
+        h.svt->destroy(h.strategy);
+    if (env->space)
+        spec->space_vt->destroy(env->space);
+    cnas_metrics_close(h.steps);
+    cnas_metrics_close(h.epochs);
+    cnas_graph_free(h.eval_g);
+    search_data_free(&h.data);
+    return st;
+}
