@@ -1,1 +1,144 @@
-/* norm: not yet written */
+/* Batch normalisation over (N, H, W) per channel, parallel over channels: each
+ * channel's statistics are a private double-precision reduction, so results do not
+ * depend on the thread count. The backward recomputes x̂ from the saved mean and
+ * 1/σ instead of storing it. */
+#include <cnas/ops.h>
+
+#include <math.h>
+
+typedef struct bn_ctx {
+    float *mean, *invstd;   /* per channel, as used in the forward */
+    bool batch_stats;       /* statistics came from the batch (their gradient flows) */
+} bn_ctx;
+
+static void bn_backward(cnas_graph *g, cnas_node *n)
+{
+    cnas_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    bn_ctx *c = n->ctx;
+    int64_t N = x->shape[0], C = x->shape[1], hw = x->numel / (N * C);
+    double M = (double)(N * hw);
+    const float *gy = n->out->grad;
+    float *gx = NULL, *gg = NULL, *gb = NULL;
+    if (cnas_tensor_requires_grad(x) && !(gx = cnas_graph_grad(g, x)))
+        return;
+    if (gamma && cnas_tensor_requires_grad(gamma) && !(gg = cnas_graph_grad(g, gamma)))
+        return;
+    if (beta && cnas_tensor_requires_grad(beta) && !(gb = cnas_graph_grad(g, beta)))
+        return;
+#pragma omp parallel for schedule(static)
+    for (int64_t ch = 0; ch < C; ch++) {
+        double mean = c->mean[ch], inv = c->invstd[ch];
+        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        for (int64_t b = 0; b < N; b++) {
+            const float *xp = x->data + (b * C + ch) * hw, *gp = gy + (b * C + ch) * hw;
+            for (int64_t k = 0; k < hw; k++) {
+                sum_dy += gp[k];
+                sum_dy_xhat += gp[k] * ((xp[k] - mean) * inv);
+            }
+        }
+        if (gg)
+            gg[ch] += (float)sum_dy_xhat;
+        if (gb)
+            gb[ch] += (float)sum_dy;
+        if (!gx)
+            continue;
+        double gam = gamma ? gamma->data[ch] : 1.0;
+        for (int64_t b = 0; b < N; b++) {
+            const float *xp = x->data + (b * C + ch) * hw, *gp = gy + (b * C + ch) * hw;
+            float *dxp = gx + (b * C + ch) * hw;
+            for (int64_t k = 0; k < hw; k++) {
+                if (c->batch_stats) {
+                    double xhat = (xp[k] - mean) * inv;
+                    dxp[k] += (float)(gam * inv * (gp[k] - sum_dy / M - xhat * sum_dy_xhat / M));
+                } else {
+                    dxp[k] += (float)(gam * inv * gp[k]);
+                }
+            }
+        }
+    }
+}
+
+cnas_tensor *cnas_batch_norm(cnas_graph *g, cnas_tensor *x, cnas_tensor *gamma, cnas_tensor *beta,
+                             cnas_tensor *running_mean, cnas_tensor *running_var,
+                             const cnas_batch_norm_params *p)
+{
+    if (cnas_graph_bad_inputs(g, 1, &x))
+        return NULL;
+    char s1[CNAS_SHAPE_STR_MAX], s2[CNAS_SHAPE_STR_MAX];
+    if (x->ndim != 4 && x->ndim != 2)
+        return cnas_graph_fail(g, CNAS_ERR_SHAPE, "batch_norm: input %s, expected [N, C, H, W] "
+                               "or [N, C]", cnas_shape_str(x, s1, sizeof s1));
+    int64_t N = x->shape[0], C = x->shape[1], hw = x->numel / (N * C);
+    cnas_tensor *per_channel[4] = {gamma, beta, running_mean, running_var};
+    static const char *const names[4] = {"weight", "bias", "running mean", "running var"};
+    for (int i = 0; i < 4; i++)
+        if (per_channel[i] && per_channel[i]->numel != C)
+            return cnas_graph_fail(g, CNAS_ERR_SHAPE, "batch_norm: %s %s for input %s with %lld "
+                                   "channels", names[i], cnas_shape_str(per_channel[i], s2, sizeof s2),
+                                   cnas_shape_str(x, s1, sizeof s1), (long long)C);
+    if ((gamma == NULL) != (beta == NULL) || (running_mean == NULL) != (running_var == NULL))
+        return cnas_graph_fail(g, CNAS_ERR_INVALID, "batch_norm: weight and bias (and running "
+                               "mean and var) come in pairs");
+    float momentum = p && p->momentum > 0.0f ? p->momentum : 0.1f;
+    float eps = p && p->eps > 0.0f ? p->eps : 1e-5f;
+    bool training = p && p->training;
+    bool batch_stats = training || !running_mean;
+    if (batch_stats && N * hw < 2 && training)
+        return cnas_graph_fail(g, CNAS_ERR_SHAPE, "batch_norm: training needs more than one value "
+                               "per channel, input %s", cnas_shape_str(x, s1, sizeof s1));
+    cnas_tensor *y = cnas_graph_tensor_like(g, x);
+    float *mean = cnas_graph_alloc(g, (size_t)C * sizeof(float));
+    float *invstd = cnas_graph_alloc(g, (size_t)C * sizeof(float));
+    if (!y || !mean || !invstd)
+        return NULL;
+#pragma omp parallel for schedule(static)
+    for (int64_t ch = 0; ch < C; ch++) {
+        double m, var;
+        if (batch_stats) {
+            double s = 0.0;
+            for (int64_t b = 0; b < N; b++) {
+                const float *xp = x->data + (b * C + ch) * hw;
+                for (int64_t k = 0; k < hw; k++)
+                    s += xp[k];
+            }
+            m = s / (double)(N * hw);
+            double ss = 0.0;
+            for (int64_t b = 0; b < N; b++) {
+                const float *xp = x->data + (b * C + ch) * hw;
+                for (int64_t k = 0; k < hw; k++)
+                    ss += (xp[k] - m) * (xp[k] - m);
+            }
+            var = ss / (double)(N * hw);
+            if (training && running_mean) {
+                double unbiased = N * hw > 1 ? ss / (double)(N * hw - 1) : var;
+                running_mean->data[ch] = (float)((1.0 - momentum) * running_mean->data[ch] + momentum * m);
+                running_var->data[ch] = (float)((1.0 - momentum) * running_var->data[ch] + momentum * unbiased);
+            }
+        } else {
+            m = running_mean->data[ch];
+            var = running_var->data[ch];
+        }
+        double inv = 1.0 / sqrt(var + eps);
+        mean[ch] = (float)m;
+        invstd[ch] = (float)inv;
+        float a = (float)(inv * (gamma ? gamma->data[ch] : 1.0f));
+        float bsh = (float)((beta ? beta->data[ch] : 0.0f) - m * inv * (gamma ? gamma->data[ch] : 1.0f));
+        for (int64_t b = 0; b < N; b++) {
+            const float *xp = x->data + (b * C + ch) * hw;
+            float *yp = y->data + (b * C + ch) * hw;
+            for (int64_t k = 0; k < hw; k++)
+                yp[k] = a * xp[k] + bsh;
+        }
+    }
+    cnas_tensor *in[3] = {x, gamma, beta};
+    if (cnas_graph_should_record(g, 3, in)) {
+        cnas_node *n = cnas_graph_record(g, "batch_norm", y, 3, in, bn_backward, sizeof(bn_ctx));
+        if (!n)
+            return NULL;
+        bn_ctx *c = n->ctx;
+        c->mean = mean;
+        c->invstd = invstd;
+        c->batch_stats = batch_stats;
+    }
+    return y;
+}

@@ -1,1 +1,263 @@
-/* pool: not yet written */
+/* Pooling, parallel over (n, c) planes. Max pooling keeps the argmax of every
+ * output (an index into its input plane) for the backward scatter; average pooling
+ * recomputes its divisor, which excludes padding when count_include_pad is off (as
+ * DARTS' AvgPool2d(count_include_pad=False)). */
+#include <cnas/ops.h>
+
+#include <float.h>
+#include <string.h>
+
+typedef struct pool_geom {
+    int kh, kw, sh, sw, ph, pw;
+    int64_t H, W, Ho, Wo, planes;
+    bool include_pad;
+} pool_geom;
+
+typedef struct pool_ctx {
+    pool_geom geo;
+    int32_t *argmax;
+} pool_ctx;
+
+static bool geometry(cnas_graph *g, const char *op, const cnas_tensor *x, const cnas_pool2d_params *p,
+                     pool_geom *o)
+{
+    char s[CNAS_SHAPE_STR_MAX];
+    if (x->ndim != 4) {
+        cnas_graph_fail(g, CNAS_ERR_SHAPE, "%s: input %s, expected [N, C, H, W]", op,
+                        cnas_shape_str(x, s, sizeof s));
+        return false;
+    }
+    o->kh = p->kernel_h;
+    o->kw = p->kernel_w;
+    o->sh = p->stride_h ? p->stride_h : p->kernel_h;
+    o->sw = p->stride_w ? p->stride_w : p->kernel_w;
+    o->ph = p->pad_h;
+    o->pw = p->pad_w;
+    o->include_pad = p->count_include_pad;
+    o->H = x->shape[2];
+    o->W = x->shape[3];
+    o->planes = x->shape[0] * x->shape[1];
+    if (o->kh < 1 || o->kw < 1 || o->sh < 1 || o->sw < 1 || o->ph < 0 || o->pw < 0 ||
+        2 * o->ph > o->kh || 2 * o->pw > o->kw) {
+        cnas_graph_fail(g, CNAS_ERR_INVALID, "%s: kernel %dx%d, stride %dx%d, padding %dx%d; "
+                        "expected positive sizes and padding at most half the kernel", op, o->kh,
+                        o->kw, o->sh, o->sw, o->ph, o->pw);
+        return false;
+    }
+    o->Ho = cnas_conv_out_size(o->H, o->kh, o->sh, o->ph, 1);
+    o->Wo = cnas_conv_out_size(o->W, o->kw, o->sw, o->pw, 1);
+    if (o->Ho < 1 || o->Wo < 1) {
+        cnas_graph_fail(g, CNAS_ERR_SHAPE, "%s: kernel %dx%d does not fit input %s with padding "
+                        "%dx%d", op, o->kh, o->kw, cnas_shape_str(x, s, sizeof s), o->ph, o->pw);
+        return false;
+    }
+    return true;
+}
+
+static void max_backward(cnas_graph *g, cnas_node *n)
+{
+    cnas_tensor *x = n->in[0];
+    if (!cnas_tensor_requires_grad(x))
+        return;
+    float *gx = cnas_graph_grad(g, x);
+    if (!gx)
+        return;
+    pool_ctx *c = n->ctx;
+    const pool_geom *o = &c->geo;
+    int64_t in_plane = o->H * o->W, out_plane = o->Ho * o->Wo;
+    const float *gy = n->out->grad;
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < o->planes; p++)
+        for (int64_t k = 0; k < out_plane; k++)
+            gx[p * in_plane + c->argmax[p * out_plane + k]] += gy[p * out_plane + k];
+}
+
+cnas_tensor *cnas_max_pool2d(cnas_graph *g, cnas_tensor *x, const cnas_pool2d_params *p)
+{
+    if (cnas_graph_bad_inputs(g, 1, &x))
+        return NULL;
+    pool_geom o;
+    if (!geometry(g, "max_pool2d", x, p, &o))
+        return NULL;
+    int64_t shape[4] = {x->shape[0], x->shape[1], o.Ho, o.Wo};
+    cnas_tensor *y = cnas_graph_tensor(g, 4, shape);
+    if (!y)
+        return NULL;
+    bool record = cnas_graph_should_record(g, 1, &x);
+    int32_t *arg = NULL;
+    if (record && !(arg = cnas_graph_alloc(g, (size_t)y->numel * sizeof *arg)))
+        return NULL;
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < o.planes; pl++) {
+        const float *xp = x->data + pl * o.H * o.W;
+        float *yp = y->data + pl * o.Ho * o.Wo;
+        for (int64_t i = 0; i < o.Ho; i++)
+            for (int64_t j = 0; j < o.Wo; j++) {
+                float best = -FLT_MAX;
+                int32_t at = -1;
+                for (int a = 0; a < o.kh; a++) {
+                    int64_t r = i * o.sh - o.ph + a;
+                    if (r < 0 || r >= o.H)
+                        continue;
+                    for (int b = 0; b < o.kw; b++) {
+                        int64_t cidx = j * o.sw - o.pw + b;
+                        if (cidx < 0 || cidx >= o.W)
+                            continue;
+                        float v = xp[r * o.W + cidx];
+                        if (at < 0 || v > best) {
+                            best = v;
+                            at = (int32_t)(r * o.W + cidx);
+                        }
+                    }
+                }
+                yp[i * o.Wo + j] = best;
+                if (arg)
+                    arg[pl * o.Ho * o.Wo + i * o.Wo + j] = at;
+            }
+    }
+    if (record) {
+        cnas_node *n = cnas_graph_record(g, "max_pool2d", y, 1, &x, max_backward, sizeof(pool_ctx));
+        if (!n)
+            return NULL;
+        pool_ctx *c = n->ctx;
+        c->geo = o;
+        c->argmax = arg;
+    }
+    return y;
+}
+
+/* Number of window elements inside the input (or the full window with padding counted). */
+static inline int divisor(const pool_geom *o, int64_t i, int64_t j)
+{
+    int64_t r0 = i * o->sh - o->ph, c0 = j * o->sw - o->pw;
+    if (o->include_pad) {
+        /* PyTorch counts the padded window but not the part beyond the padding. */
+        int64_t r1 = r0 + o->kh, c1 = c0 + o->kw;
+        if (r1 > o->H + o->ph)
+            r1 = o->H + o->ph;
+        if (c1 > o->W + o->pw)
+            c1 = o->W + o->pw;
+        return (int)((r1 - r0) * (c1 - c0));
+    }
+    int64_t r1 = r0 + o->kh, c1 = c0 + o->kw;
+    if (r0 < 0) r0 = 0;
+    if (c0 < 0) c0 = 0;
+    if (r1 > o->H) r1 = o->H;
+    if (c1 > o->W) c1 = o->W;
+    return (int)((r1 - r0) * (c1 - c0));
+}
+
+static void avg_backward(cnas_graph *g, cnas_node *n)
+{
+    cnas_tensor *x = n->in[0];
+    if (!cnas_tensor_requires_grad(x))
+        return;
+    float *gx = cnas_graph_grad(g, x);
+    if (!gx)
+        return;
+    const pool_geom *o = &((pool_ctx *)n->ctx)->geo;
+    const float *gy = n->out->grad;
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < o->planes; pl++) {
+        float *gp = gx + pl * o->H * o->W;
+        const float *yp = gy + pl * o->Ho * o->Wo;
+        for (int64_t i = 0; i < o->Ho; i++)
+            for (int64_t j = 0; j < o->Wo; j++) {
+                float v = yp[i * o->Wo + j] / (float)divisor(o, i, j);
+                for (int a = 0; a < o->kh; a++) {
+                    int64_t r = i * o->sh - o->ph + a;
+                    if (r < 0 || r >= o->H)
+                        continue;
+                    for (int b = 0; b < o->kw; b++) {
+                        int64_t c = j * o->sw - o->pw + b;
+                        if (c >= 0 && c < o->W)
+                            gp[r * o->W + c] += v;
+                    }
+                }
+            }
+    }
+}
+
+cnas_tensor *cnas_avg_pool2d(cnas_graph *g, cnas_tensor *x, const cnas_pool2d_params *p)
+{
+    if (cnas_graph_bad_inputs(g, 1, &x))
+        return NULL;
+    pool_geom o;
+    if (!geometry(g, "avg_pool2d", x, p, &o))
+        return NULL;
+    int64_t shape[4] = {x->shape[0], x->shape[1], o.Ho, o.Wo};
+    cnas_tensor *y = cnas_graph_tensor(g, 4, shape);
+    if (!y)
+        return NULL;
+#pragma omp parallel for schedule(static)
+    for (int64_t pl = 0; pl < o.planes; pl++) {
+        const float *xp = x->data + pl * o.H * o.W;
+        float *yp = y->data + pl * o.Ho * o.Wo;
+        for (int64_t i = 0; i < o.Ho; i++)
+            for (int64_t j = 0; j < o.Wo; j++) {
+                float s = 0.0f;
+                for (int a = 0; a < o.kh; a++) {
+                    int64_t r = i * o.sh - o.ph + a;
+                    if (r < 0 || r >= o.H)
+                        continue;
+                    for (int b = 0; b < o.kw; b++) {
+                        int64_t c = j * o.sw - o.pw + b;
+                        if (c >= 0 && c < o.W)
+                            s += xp[r * o.W + c];
+                    }
+                }
+                yp[i * o.Wo + j] = s / (float)divisor(&o, i, j);
+            }
+    }
+    if (cnas_graph_should_record(g, 1, &x)) {
+        cnas_node *n = cnas_graph_record(g, "avg_pool2d", y, 1, &x, avg_backward, sizeof(pool_ctx));
+        if (!n)
+            return NULL;
+        ((pool_ctx *)n->ctx)->geo = o;
+    }
+    return y;
+}
+
+static void gap_backward(cnas_graph *g, cnas_node *n)
+{
+    cnas_tensor *x = n->in[0];
+    if (!cnas_tensor_requires_grad(x))
+        return;
+    float *gx = cnas_graph_grad(g, x);
+    if (!gx)
+        return;
+    int64_t planes = x->shape[0] * x->shape[1], hw = x->shape[2] * x->shape[3];
+    const float *gy = n->out->grad;
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        float v = gy[p] / (float)hw;
+        for (int64_t k = 0; k < hw; k++)
+            gx[p * hw + k] += v;
+    }
+}
+
+cnas_tensor *cnas_global_avg_pool(cnas_graph *g, cnas_tensor *x)
+{
+    if (cnas_graph_bad_inputs(g, 1, &x))
+        return NULL;
+    if (x->ndim != 4) {
+        char s[CNAS_SHAPE_STR_MAX];
+        return cnas_graph_fail(g, CNAS_ERR_SHAPE, "global_avg_pool: input %s, expected [N, C, H, W]",
+                               cnas_shape_str(x, s, sizeof s));
+    }
+    int64_t shape[2] = {x->shape[0], x->shape[1]};
+    cnas_tensor *y = cnas_graph_tensor(g, 2, shape);
+    if (!y)
+        return NULL;
+    int64_t planes = shape[0] * shape[1], hw = x->shape[2] * x->shape[3];
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < planes; p++) {
+        double s = 0.0;
+        for (int64_t k = 0; k < hw; k++)
+            s += x->data[p * hw + k];
+        y->data[p] = (float)(s / (double)hw);
+    }
+    if (cnas_graph_should_record(g, 1, &x) && !cnas_graph_record(g, "global_avg_pool", y, 1, &x, gap_backward, 0))
+        return NULL;
+    return y;
+}
