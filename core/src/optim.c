@@ -119,7 +119,10 @@ void cnas_optim_zero_grad(cnas_optim *o)
         cnas_tensor_zero_grad(o->params[i]);
 }
 
-static void sgd_update(const cnas_sgd_opts *s, float *p, const float *gr, float **bufp, int64_t len,
+/* The momentum buffer is created on the first step and set to g there (PyTorch), so
+ * a restored buffer (non-NULL) continues the running average instead. Returns false
+ * when the buffer cannot be allocated. */
+static bool sgd_update(const cnas_sgd_opts *s, float *p, const float *gr, float **bufp, int64_t len,
                        float lr)
 {
     float mu = s->momentum, wd = s->weight_decay, damp = 1.0f - s->dampening;
@@ -127,6 +130,8 @@ static void sgd_update(const cnas_sgd_opts *s, float *p, const float *gr, float 
     bool first = false;
     if (mu != 0.0f && !buf) {
         buf = *bufp = malloc((size_t)len * sizeof(float));
+        if (!buf)
+            return false;
         first = true;
     }
 #pragma omp parallel for schedule(static)
@@ -139,6 +144,7 @@ static void sgd_update(const cnas_sgd_opts *s, float *p, const float *gr, float 
         }
         p[k] -= lr * g;
     }
+    return true;
 }
 
 cnas_status cnas_optim_step(cnas_optim *o, float lr, cnas_error *err)
@@ -152,12 +158,10 @@ cnas_status cnas_optim_step(cnas_optim *o, float lr, cnas_error *err)
         float *p = t->data;
         const float *gr = t->grad;
         if (o->kind == OPT_SGD) {
-            if (o->sgd.momentum != 0.0f && !o->state[i] && !cnas_optim_state_buffer(o, i, 0, false)) {
-                /* allocated inside sgd_update */
-            }
-            sgd_update(&o->sgd, p, gr, &o->state[i], len, lr);
-            if (o->sgd.momentum != 0.0f && !o->state[i])
-                return cnas_error_set(err, CNAS_ERR_NOMEM, "sgd: out of memory");
+            /* SGD keeps one buffer per parameter, so state[i] is parameter i's. */
+            if (!sgd_update(&o->sgd, p, gr, &o->state[i], len, lr))
+                return cnas_error_set(err, CNAS_ERR_NOMEM, "sgd: out of memory for the momentum "
+                                      "buffer of parameter %d (%lld floats)", i, (long long)len);
             continue;
         }
         float *m = cnas_optim_state_buffer(o, i, 0, true), *v = cnas_optim_state_buffer(o, i, 1, true);
