@@ -15,6 +15,7 @@
  *   params.h    component parameter schemas and validated values
  *   plugin.h    the plugin ABI: descriptors, components, CNAS_PLUGIN()
  *   dataset.h   the dataset component contract
+ *   data.h      the data pipeline: splits, batches, augmentation, prefetch
  *   op.h        the op component contract (the DARTS factory)
  *   arch.h      discrete architectures: a candidate mask per choice point
  *   space.h     the search space component contract
@@ -58,6 +59,7 @@
 #include <cnas/params.h>
 #include <cnas/plugin.h>
 #include <cnas/dataset.h>
+#include <cnas/data.h>
 #include <cnas/op.h>
 #include <cnas/version.h>
 #include <cnas/checkpoint.h>
