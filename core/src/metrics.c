@@ -19,6 +19,32 @@ struct cnas_metrics {
     int csv_col_of[MAX_METRICS];
 };
 
+static int slot(cnas_metrics *m, const char *name);
+
+/* A resumed run appends to an existing CSV: take its columns from its header. */
+static void read_header(cnas_metrics *m, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    if (!f)
+        return;
+    if (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *save = NULL;
+        int col = 0;
+        for (char *tok = strtok_r(line, ",", &save); tok; tok = strtok_r(NULL, ",", &save), col++) {
+            if (col < 2)
+                continue; /* epoch, step */
+            int i = slot(m, tok);
+            if (i >= 0)
+                m->csv_col_of[m->csv_cols++] = i;
+        }
+        if (m->csv_cols == 0)
+            m->csv_cols = -1; /* a header without metrics: write no more rows */
+    }
+    fclose(f);
+}
+
 cnas_metrics *cnas_metrics_open(const char *dir, const char *prefix, cnas_error *err)
 {
     cnas_metrics *m = calloc(1, sizeof *m);
@@ -33,9 +59,9 @@ cnas_metrics *cnas_metrics_open(const char *dir, const char *prefix, cnas_error 
         snprintf(path, sizeof path, "%s/%s.csv", dir, prefix);
         struct stat st;
         int existed = stat(path, &st) == 0 && st.st_size > 0;
-        m->csv = fopen(path, "a");
         if (existed)
-            m->csv_cols = -1; /* resumed: keep appending rows without a new header */
+            read_header(m, path);
+        m->csv = fopen(path, "a");
     }
     if (!m->jsonl || !m->csv) {
         cnas_error_set(err, CNAS_ERR_IO, "metrics: cannot open %s: %s", path, strerror(errno));
