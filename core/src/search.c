@@ -538,7 +538,9 @@ cnas_status cnas_run(const cnas_run_spec *spec, cnas_run_result *result, cnas_er
     cnas_status st;
     if (spec->kind == CNAS_RUN_TRAIN && !spec->arch)
         return cnas_error_set(err, CNAS_ERR_INVALID, "training needs an architecture");
-    if ((st = search_data_init(&h.data, spec->data, spec->train, spec->seed, err)))
+    search_data_options dopt = {spec->eval_batch_size, spec->augment, spec->prefetch,
+                                spec->drop_last};
+    if ((st = search_data_init(&h.data, spec->data, spec->train, &dopt, spec->seed, err)))
         return st;
     if (!(h.eval_g = cnas_graph_new(err))) {
         st = err->code;

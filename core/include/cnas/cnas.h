@@ -23,6 +23,10 @@
  *   strategy.h  the search strategy contract and the host services it runs on
  *   metrics.h   per-step and per-epoch metrics as JSON lines and CSV
  *   trainer.h   training a stand-alone network from scratch
+ *   registry.h  loading plugins and finding their components
+ *   config.h    INI configurations: includes, overrides, validation
+ *   log.h       levelled logging and the stop flag
+ *   search.h    running a search or a retraining on the host services
  *
  * A worked example: fit f(x) = relu(x·w) to targets with SGD.
  *
@@ -69,5 +73,9 @@
 #include <cnas/strategy.h>
 #include <cnas/metrics.h>
 #include <cnas/trainer.h>
+#include <cnas/registry.h>
+#include <cnas/config.h>
+#include <cnas/log.h>
+#include <cnas/search.h>
 
 #endif

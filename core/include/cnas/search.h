@@ -51,6 +51,10 @@ typedef struct cnas_run_spec {
     const cnas_params *strategy_params;
 
     cnas_data *data;                   /* the opened pipeline (borrowed) */
+    cnas_augment augment;              /* training augmentation (crop, flip, cutout) */
+    bool prefetch;                     /* prepare batches on a worker thread */
+    bool drop_last;                    /* drop the last incomplete training batch */
+    int64_t eval_batch_size;
     const cnas_train_settings *train;
     cnas_checkpoint_settings checkpoint;
 

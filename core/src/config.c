@@ -1,0 +1,384 @@
+/* INI composition on top of iniparser: files are read with iniparser, their keys
+ * kept in file order with their origin, includes resolved relative to the
+ * including file, overrides applied last. */
+#include <cnas/config.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <iniparser.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct entry {
+    char *section, *key, *value, *origin;
+} entry;
+
+struct cnas_ini {
+    entry *e;
+    int n, cap;
+    char *name;
+};
+
+static const char *const known_sections[] = {"run", "plugins", "dataset", "data", "space",
+                                             "network", "strategy", "train", "retrain",
+                                             "checkpoint"};
+
+static cnas_status put(cnas_ini *ini, const char *section, const char *key, const char *value,
+                       const char *origin, cnas_error *err)
+{
+    for (int i = 0; i < ini->n; i++)
+        if (strcmp(ini->e[i].section, section) == 0 && strcmp(ini->e[i].key, key) == 0) {
+            char *v = strdup(value), *o = strdup(origin);
+            if (!v || !o) {
+                free(v);
+                free(o);
+                return cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
+            }
+            free(ini->e[i].value);
+            free(ini->e[i].origin);
+            ini->e[i].value = v;
+            ini->e[i].origin = o;
+            return CNAS_OK;
+        }
+    if (ini->n == ini->cap) {
+        int cap = ini->cap ? 2 * ini->cap : 64;
+        entry *e = realloc(ini->e, (size_t)cap * sizeof *e);
+        if (!e)
+            return cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
+        ini->e = e;
+        ini->cap = cap;
+    }
+    entry *e = &ini->e[ini->n];
+    *e = (entry){strdup(section), strdup(key), strdup(value), strdup(origin)};
+    if (!e->section || !e->key || !e->value || !e->origin) {
+        free(e->section);
+        free(e->key);
+        free(e->value);
+        free(e->origin);
+        return cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
+    }
+    ini->n++;
+    return CNAS_OK;
+}
+
+static cnas_status load_into(cnas_ini *ini, const char *path, int depth, cnas_error *err)
+{
+    if (depth > 16)
+        return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: includes nest more than 16 deep (a cycle?)",
+                              path);
+    FILE *probe = fopen(path, "r");
+    if (!probe)
+        return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: cannot read: %s", path, strerror(errno));
+    fclose(probe);
+    dictionary *d = iniparser_load(path);
+    if (!d)
+        return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: not a valid INI file", path);
+    cnas_status st = CNAS_OK;
+    /* Includes first, so this file's keys override them. */
+    for (int i = 0; !st && i < d->size; i++) {
+        if (!d->key[i] || !d->val[i])
+            continue;
+        const char *colon = strchr(d->key[i], ':');
+        const char *key = colon ? colon + 1 : d->key[i];
+        if (strcmp(key, "include") != 0)
+            continue;
+        char target[4096];
+        if (d->val[i][0] == '/') {
+            snprintf(target, sizeof target, "%s", d->val[i]);
+        } else {
+            char *copy = strdup(path);
+            snprintf(target, sizeof target, "%s/%s", copy ? dirname(copy) : ".", d->val[i]);
+            free(copy);
+        }
+        st = load_into(ini, target, depth + 1, err);
+        if (st)
+            cnas_error_prefix(err, "%s: include", path);
+    }
+    for (int i = 0; !st && i < d->size; i++) {
+        if (!d->key[i] || !d->val[i])
+            continue;
+        const char *colon = strchr(d->key[i], ':');
+        if (!colon) {
+            st = cnas_error_set(err, CNAS_ERR_CONFIG, "%s: key '%s' is outside any section", path,
+                                d->key[i]);
+            break;
+        }
+        char section[128];
+        snprintf(section, sizeof section, "%.*s", (int)(colon - d->key[i]), d->key[i]);
+        if (strcmp(colon + 1, "include") == 0)
+            continue;
+        if (!section[0]) {
+            st = cnas_error_set(err, CNAS_ERR_CONFIG, "%s: key '%s' is outside any section", path,
+                                colon + 1);
+            break;
+        }
+        st = put(ini, section, colon + 1, d->val[i], path, err);
+    }
+    iniparser_freedict(d);
+    return st;
+}
+
+cnas_ini *cnas_ini_load(const char *path, cnas_error *err)
+{
+    cnas_ini *ini = calloc(1, sizeof *ini);
+    if (!ini || !(ini->name = strdup(path))) {
+        free(ini);
+        cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
+        return NULL;
+    }
+    if (load_into(ini, path, 0, err)) {
+        cnas_ini_free(ini);
+        return NULL;
+    }
+    return ini;
+}
+
+cnas_ini *cnas_ini_parse_text(const char *text, const char *name, cnas_error *err)
+{
+    char tmpl[] = "/tmp/cnas-ini-XXXXXX";
+    int fd = mkstemp(tmpl);
+    if (fd < 0) {
+        cnas_error_set(err, CNAS_ERR_IO, "config: cannot create a temporary file: %s", strerror(errno));
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+    cnas_ini *ini = cnas_ini_load(tmpl, err);
+    unlink(tmpl);
+    if (ini) {
+        free(ini->name);
+        ini->name = strdup(name);
+        for (int i = 0; i < ini->n; i++) {
+            free(ini->e[i].origin);
+            ini->e[i].origin = strdup(name);
+        }
+    }
+    return ini;
+}
+
+void cnas_ini_free(cnas_ini *ini)
+{
+    if (!ini)
+        return;
+    for (int i = 0; i < ini->n; i++) {
+        free(ini->e[i].section);
+        free(ini->e[i].key);
+        free(ini->e[i].value);
+        free(ini->e[i].origin);
+    }
+    free(ini->e);
+    free(ini->name);
+    free(ini);
+}
+
+cnas_status cnas_ini_override(cnas_ini *ini, const char *a, cnas_error *err)
+{
+    const char *dot = strchr(a, '.'), *eq = strchr(a, '=');
+    if (!dot || !eq || dot > eq || dot == a || eq == dot + 1)
+        return cnas_error_set(err, CNAS_ERR_CONFIG, "--set '%s': expected section.key=value", a);
+    char section[128], key[128];
+    snprintf(section, sizeof section, "%.*s", (int)(dot - a), a);
+    snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
+    for (char *p = section; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    for (char *p = key; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return put(ini, section, key, eq + 1, "--set", err);
+}
+
+const char *cnas_ini_name(const cnas_ini *ini) { return ini->name; }
+
+const char *cnas_ini_get(const cnas_ini *ini, const char *section, const char *key)
+{
+    for (int i = 0; i < ini->n; i++)
+        if (strcmp(ini->e[i].section, section) == 0 && strcmp(ini->e[i].key, key) == 0)
+            return ini->e[i].value;
+    return NULL;
+}
+
+bool cnas_ini_has_section(const cnas_ini *ini, const char *section)
+{
+    for (int i = 0; i < ini->n; i++)
+        if (strcmp(ini->e[i].section, section) == 0)
+            return true;
+    return false;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+    if (la > 62 || lb > 62)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t s = prev[j - 1] + (a[i - 1] != b[j - 1]), d = prev[j] + 1, n = cur[j - 1] + 1;
+            cur[j] = s < d ? (s < n ? s : n) : (d < n ? d : n);
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof *prev);
+    }
+    return prev[lb];
+}
+
+cnas_status cnas_ini_check_sections(const cnas_ini *ini, cnas_error *err)
+{
+    size_t nk = sizeof known_sections / sizeof known_sections[0];
+    for (int i = 0; i < ini->n; i++) {
+        bool ok = false;
+        const char *best = NULL;
+        size_t bd = 99;
+        for (size_t k = 0; k < nk; k++) {
+            if (strcmp(ini->e[i].section, known_sections[k]) == 0)
+                ok = true;
+            size_t dd = edit_distance(ini->e[i].section, known_sections[k]);
+            if (dd < bd) {
+                bd = dd;
+                best = known_sections[k];
+            }
+        }
+        if (ok)
+            continue;
+        if (bd <= 2)
+            return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: unknown section [%s]; did you mean "
+                                  "[%s]?", ini->e[i].origin, ini->e[i].section, best);
+        return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: unknown section [%s] (known: run, "
+                              "plugins, dataset, data, space, network, strategy, train, retrain, "
+                              "checkpoint)", ini->e[i].origin, ini->e[i].section);
+    }
+    return CNAS_OK;
+}
+
+cnas_status cnas_ini_resolve(const cnas_ini *ini, const char *section, const char *overlay,
+                             const cnas_param_spec *spec, int n_spec, bool skip_use,
+                             cnas_params **out, cnas_error *err)
+{
+    const char **keys = calloc((size_t)ini->n + 1, sizeof *keys);
+    const char **vals = calloc((size_t)ini->n + 1, sizeof *vals);
+    if (!keys || !vals) {
+        free(keys);
+        free(vals);
+        return cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
+    }
+    int n = 0;
+    const char *origin = ini->name;
+    for (int pass = 0; pass < (overlay ? 2 : 1); pass++) {
+        const char *sec = pass ? overlay : section;
+        for (int i = 0; i < ini->n; i++) {
+            const entry *e = &ini->e[i];
+            if (strcmp(e->section, sec) != 0 || (skip_use && strcmp(e->key, "use") == 0))
+                continue;
+            int at = -1;
+            for (int k = 0; k < n; k++)
+                if (strcmp(keys[k], e->key) == 0)
+                    at = k;
+            if (at < 0)
+                at = n++;
+            keys[at] = e->key;
+            vals[at] = e->value;
+            origin = e->origin;
+        }
+    }
+    char where[512];
+    snprintf(where, sizeof where, "%s [%s%s%s]", origin, section, overlay ? " + " : "",
+             overlay ? overlay : "");
+    cnas_status st = cnas_params_resolve(spec, n_spec, where, keys, vals, n, out, err);
+    free(keys);
+    free(vals);
+    return st;
+}
+
+/* ---- core section schemas ---------------------------------------------------------- */
+
+const cnas_param_spec cnas_run_keys[] = {
+    CNAS_PARAM_SPEC_STRING("name", "", "run name; the run directory is out_dir/name (default: "
+                                       "the configuration file's name)"),
+    CNAS_PARAM_SPEC_INT("seed", "2", 0, 2147483647, "the one seed every random stream derives from"),
+    CNAS_PARAM_SPEC_PATH("out_dir", "runs", "directory that holds run directories"),
+    CNAS_PARAM_SPEC_INT("threads", "0", 0, 1024, "worker threads (0: all processors)"),
+    CNAS_PARAM_SPEC_BOOL("deterministic", "true",
+                         "fix the thread count and data order so that a run repeats bit for bit"),
+    CNAS_PARAM_SPEC_CHOICE("log_level", "info", "error|warn|info|debug", "terminal log level"),
+};
+const int cnas_run_n_keys = (int)(sizeof cnas_run_keys / sizeof cnas_run_keys[0]);
+
+const cnas_param_spec cnas_plugins_keys[] = {
+    CNAS_PARAM_SPEC_STRING("path", "", "colon-separated plugin directories searched after "
+                                       "--plugin-path and CNAS_PLUGIN_PATH"),
+    CNAS_PARAM_SPEC_STRING("load", "", "colon-separated plugin files to load as well"),
+};
+const int cnas_plugins_n_keys = (int)(sizeof cnas_plugins_keys / sizeof cnas_plugins_keys[0]);
+
+const cnas_param_spec cnas_data_keys[] = {
+    CNAS_PARAM_SPEC_FLOAT("train_portion", "0.5", 1e-9, 1,
+                          "share of the training split that trains weights; the rest validates "
+                          "(DARTS: first half / second half)"),
+    CNAS_PARAM_SPEC_INT("limit_train", "0", 0, 1000000000, "keep the first N training samples (0: all)"),
+    CNAS_PARAM_SPEC_INT("limit_val", "0", 0, 1000000000, "keep the first N validation samples (0: all)"),
+    CNAS_PARAM_SPEC_INT("limit_test", "0", 0, 1000000000, "keep the first N test samples (0: all)"),
+    CNAS_PARAM_SPEC_BOOL("normalize", "true", "per-channel normalisation"),
+    CNAS_PARAM_SPEC_STRING("mean", "", "per-channel means, comma-separated (default: computed "
+                                       "from the training split)"),
+    CNAS_PARAM_SPEC_STRING("std", "", "per-channel standard deviations, comma-separated"),
+    CNAS_PARAM_SPEC_INT("crop_padding", "0", 0, 64, "random crop after zero padding (CIFAR: 4)"),
+    CNAS_PARAM_SPEC_BOOL("flip", "false", "random horizontal flips"),
+    CNAS_PARAM_SPEC_BOOL("prefetch", "true", "prepare batches on a worker thread"),
+    CNAS_PARAM_SPEC_INT("eval_batch_size", "256", 1, 100000, "batch size of evaluation passes"),
+};
+const int cnas_data_n_keys = (int)(sizeof cnas_data_keys / sizeof cnas_data_keys[0]);
+
+const cnas_param_spec cnas_train_keys[] = {
+    CNAS_PARAM_SPEC_INT("epochs", "50", 1, 100000, "training epochs"),
+    CNAS_PARAM_SPEC_INT("batch_size", "64", 1, 100000, "training batch size"),
+    CNAS_PARAM_SPEC_FLOAT("lr", "0.025", 0, 100, "initial learning rate of the weights"),
+    CNAS_PARAM_SPEC_FLOAT("lr_min", "0.001", 0, 100, "final learning rate"),
+    CNAS_PARAM_SPEC_CHOICE("lr_schedule", "cosine", "cosine|linear|constant",
+                           "learning-rate schedule over the epochs"),
+    CNAS_PARAM_SPEC_FLOAT("momentum", "0.9", 0, 1, "SGD momentum"),
+    CNAS_PARAM_SPEC_BOOL("nesterov", "false", "Nesterov momentum"),
+    CNAS_PARAM_SPEC_FLOAT("weight_decay", "3e-4", 0, 1, "L2 weight decay"),
+    CNAS_PARAM_SPEC_FLOAT("grad_clip", "5", 0, 1e9, "clip the weights' gradient norm (0: off)"),
+    CNAS_PARAM_SPEC_FLOAT("auxiliary_weight", "0.4", 0, 100, "weight of the auxiliary head's loss"),
+    CNAS_PARAM_SPEC_FLOAT("drop_path", "0", 0, 0.99, "drop-path probability, ramped linearly over the epochs"),
+    CNAS_PARAM_SPEC_FLOAT("label_smoothing", "0", 0, 0.99, "label smoothing of the cross-entropy"),
+    CNAS_PARAM_SPEC_INT("cutout", "0", 0, 1024, "Cutout square side (DARTS retraining: 16; 0: off)"),
+    CNAS_PARAM_SPEC_BOOL("drop_last", "false", "drop the last incomplete training batch"),
+};
+const int cnas_train_n_keys = (int)(sizeof cnas_train_keys / sizeof cnas_train_keys[0]);
+
+const cnas_param_spec cnas_checkpoint_keys[] = {
+    CNAS_PARAM_SPEC_INT("every_steps", "0", 0, 1000000000, "checkpoint every N steps (0: off)"),
+    CNAS_PARAM_SPEC_FLOAT("every_minutes", "10", 0, 1e6, "checkpoint every N minutes (0: off)"),
+    CNAS_PARAM_SPEC_INT("every_epochs", "1", 0, 1000000, "checkpoint every N epochs (0: off)"),
+};
+const int cnas_checkpoint_n_keys = (int)(sizeof cnas_checkpoint_keys / sizeof cnas_checkpoint_keys[0]);
+
+void cnas_params_write_ini(FILE *f, const char *section, const char *use, const cnas_params *p,
+                           bool annotate)
+{
+    fprintf(f, "[%s]\n", section);
+    if (use)
+        fprintf(f, "use = %s\n", use);
+    for (int i = 0; i < cnas_params_count(p); i++) {
+        const char *k = cnas_params_key_at(p, i);
+        fprintf(f, "%s = %s%s\n", k, cnas_params_text_at(p, i),
+                annotate && !cnas_params_is_set(p, k) ? "  ; default" : "");
+    }
+    fprintf(f, "\n");
+}
+
+void cnas_params_defaults_line(const cnas_params *p, char *buf, size_t n)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < cnas_params_count(p) && o < n; i++) {
+        const char *k = cnas_params_key_at(p, i);
+        if (!cnas_params_is_set(p, k))
+            o += (size_t)snprintf(buf + o, n - o, "%s%s = %s", o ? ", " : "", k,
+                                  cnas_params_text_at(p, i));
+    }
+}

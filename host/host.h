@@ -1,0 +1,62 @@
+/* The cnas host: command-line parsing, sessions (configuration + plugins), commands. */
+#ifndef CNAS_HOST_H
+#define CNAS_HOST_H
+
+#include <cnas/cnas.h>
+#include <cnas/config.h>
+#include <cnas/log.h>
+#include <cnas/registry.h>
+#include <cnas/search.h>
+
+/* Exit codes. */
+enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
+
+typedef struct host_options {
+    const char *plugin_path[32];
+    int n_plugin_path;
+    const char *overrides[64];
+    int n_overrides;
+    int verbosity;              /* -1 quiet, 0 normal, 1 verbose */
+    const char *arch_file;      /* train --arch */
+    const char *grid_file;      /* data --grid */
+    const char *args[4];        /* positional arguments after the command */
+    int n_args;
+} host_options;
+
+typedef struct session {
+    cnas_ini *ini;
+    cnas_registry *reg;
+    const char *config_path;
+    cnas_params *run, *plugins, *data, *train, *checkpoint;
+    const cnas_component *dataset_c, *space_c, *strategy_c;
+    const cnas_plugin_desc *dataset_p, *space_p, *strategy_p;
+    cnas_params *dataset, *space, *strategy;
+} session;
+
+/* Exit code for a failed status: configuration, plugin and input errors are 2. */
+int host_exit_code(cnas_status s);
+
+/* Plugins only: search path from options, CNAS_PLUGIN_PATH, the INI (may be NULL) and
+ * the built-in location. */
+cnas_status host_load_plugins(cnas_registry *reg, const host_options *o, const char *ini_path_list,
+                              const char *ini_load_list, cnas_error *err);
+
+/* Configuration + plugins + every section resolved. `retrain` overlays [network] on
+ * [space] and [retrain] on [train]. */
+cnas_status session_open(session *s, const char *config_path, const host_options *o, bool retrain,
+                         cnas_error *err);
+cnas_status session_open_text(session *s, const char *text, const char *name,
+                              const host_options *o, bool retrain, cnas_error *err);
+void session_close(session *s);
+/* The resolved configuration as INI text (annotate: mark defaults). Caller frees. */
+char *session_config_text(const session *s, bool annotate);
+
+int cmd_plugins(const host_options *o);
+int cmd_describe(const host_options *o);
+int cmd_check(const host_options *o);
+int cmd_data(const host_options *o);
+int cmd_search(const host_options *o);
+int cmd_train(const host_options *o);
+int cmd_resume(const host_options *o);
+
+#endif

@@ -1,0 +1,135 @@
+/* cnas: the command-line host. */
+#include "host.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: cnas [options] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  plugins               list loaded plugins and their components\n"
+    "  describe NAME         keys, types, defaults and help of a component\n"
+    "  check CONFIG          validate a configuration without running it\n"
+    "  data CONFIG           summarise the configured dataset (--grid FILE.png: sample picture)\n"
+    "  search CONFIG         run an architecture search; writes runs/<name>/\n"
+    "  train CONFIG --arch FILE  train an architecture from scratch and report test accuracy\n"
+    "  resume RUN_DIR        continue a stopped search or training\n"
+    "\n"
+    "options:\n"
+    "  --plugin-path DIR     search DIR for plugins first (repeatable)\n"
+    "  --set SECTION.KEY=VALUE  override a configuration key (repeatable)\n"
+    "  --arch FILE           the architecture to train (train)\n"
+    "  --grid FILE           write a PNG of samples per class (data)\n"
+    "  -q, -v                quieter, more verbose\n"
+    "  -h, --help            this help\n"
+    "  --version             print the version\n"
+    "\n"
+    "exit status: 0 success, 1 the run failed or was stopped, 2 usage, configuration or plugin error\n";
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (cnas_stop_requested()) {
+        static const char msg[] = "\ncnas: stopping now\n";
+        ssize_t w = write(2, msg, sizeof msg - 1);
+        (void)w;
+        _exit(130);
+    }
+    static const char msg[] = "\ncnas: stopping after this step (a checkpoint is written); press "
+                              "Ctrl-C again to stop at once\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    cnas_stop_request();
+}
+
+int main(int argc, char **argv)
+{
+    host_options o;
+    memset(&o, 0, sizeof o);
+    const char *command = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *value = NULL;
+        bool needs_value = strcmp(a, "--plugin-path") == 0 || strcmp(a, "--set") == 0 ||
+                           strcmp(a, "--arch") == 0 || strcmp(a, "--grid") == 0;
+        if (needs_value) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cnas: %s needs a value\n%s", a, usage);
+                return EXIT_USAGE;
+            }
+            value = argv[++i];
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("cnas %s (plugin ABI %d.%d)\n", cnas_version(), CNAS_ABI_MAJOR, CNAS_ABI_MINOR);
+            return EXIT_OK;
+        } else if (strcmp(a, "--plugin-path") == 0) {
+            if (o.n_plugin_path == 32) {
+                fprintf(stderr, "cnas: too many --plugin-path options\n");
+                return EXIT_USAGE;
+            }
+            o.plugin_path[o.n_plugin_path++] = value;
+        } else if (strcmp(a, "--set") == 0) {
+            if (o.n_overrides == 64) {
+                fprintf(stderr, "cnas: too many --set options\n");
+                return EXIT_USAGE;
+            }
+            o.overrides[o.n_overrides++] = value;
+        } else if (strcmp(a, "--arch") == 0) {
+            o.arch_file = value;
+        } else if (strcmp(a, "--grid") == 0) {
+            o.grid_file = value;
+        } else if (strcmp(a, "-q") == 0) {
+            o.verbosity = -1;
+        } else if (strcmp(a, "-v") == 0) {
+            o.verbosity = 1;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "cnas: unknown option '%s'\n%s", a, usage);
+            return EXIT_USAGE;
+        } else if (!command) {
+            command = a;
+        } else if (o.n_args < 4) {
+            o.args[o.n_args++] = a;
+        } else {
+            fprintf(stderr, "cnas: too many arguments\n%s", usage);
+            return EXIT_USAGE;
+        }
+    }
+    if (!command) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    cnas_log_set_level(o.verbosity < 0 ? 1 : o.verbosity > 0 ? 3 : 2);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    static const struct {
+        const char *name;
+        int (*fn)(const host_options *);
+        int min_args, max_args;
+    } commands[] = {
+        {"plugins", cmd_plugins, 0, 0}, {"describe", cmd_describe, 1, 1}, {"check", cmd_check, 1, 1},
+        {"data", cmd_data, 1, 1},       {"search", cmd_search, 1, 1},     {"train", cmd_train, 1, 1},
+        {"resume", cmd_resume, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(command, commands[i].name) == 0) {
+            if (o.n_args < commands[i].min_args || o.n_args > commands[i].max_args) {
+                fprintf(stderr, "cnas %s: expected %d argument%s, got %d\n%s", command,
+                        commands[i].max_args, commands[i].max_args == 1 ? "" : "s", o.n_args, usage);
+                return EXIT_USAGE;
+            }
+            return commands[i].fn(&o);
+        }
+    fprintf(stderr, "cnas: unknown command '%s'\n%s", command, usage);
+    return EXIT_USAGE;
+}
