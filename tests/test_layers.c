@@ -1,6 +1,7 @@
 /* Batch norm, activations, pooling, elementwise and structural ops: values against
- * hand-computed references and gradients against finite differences (eps 1e-2,
- * atol 1e-3, rtol 1e-2; max-pool and ReLU inputs are kept away from their kinks). */
+ * hand-computed references and gradients against finite differences (step 1e-2, or
+ * 1e-3 for pools and ReLU; atol 1e-3, rtol 1e-2). Max-pool and ReLU inputs are
+ * distinct values 0.1 apart and at least 0.05 from 0, so no step crosses a kink. */
 #include "testutil.h"
 
 #include <math.h>
@@ -62,6 +63,9 @@ START_TEST(test_batch_norm_matches_finite_differences_in_every_mode)
     bn_check((bn_case){false, false, false}, CNAS_SHAPE(3, 2, 4, 4)); /* batch stats in eval */
     bn_check((bn_case){true, true, true}, CNAS_SHAPE(6, 3));
     bn_check((bn_case){true, true, true}, CNAS_SHAPE(1, 2, 3, 3));  /* batch 1 */
+    bn_check((bn_case){true, false, false}, CNAS_SHAPE(5, 3));
+    bn_check((bn_case){false, true, true}, CNAS_SHAPE(3, 4));        /* eval, [N, C] */
+    bn_check((bn_case){false, true, false}, CNAS_SHAPE(1, 3, 5, 3)); /* batch stats in eval */
 }
 END_TEST
 
@@ -138,16 +142,22 @@ static cnas_tensor *pool_fn(cnas_graph *g, cnas_tensor *const *in, void *ctx)
 
 START_TEST(test_pools_match_finite_differences)
 {
-    cnas_tensor *x = distinct(CNAS_SHAPE(2, 2, 7, 6), 2);
-    cnas_tensor_set_requires_grad(x, true);
+    /* Batch > 1 with an even/odd plane, batch 1 with an odd square plane. */
+    cnas_tensor *xs[2] = {distinct(CNAS_SHAPE(2, 2, 7, 6), 2), distinct(CNAS_SHAPE(1, 3, 5, 5), 7)};
     pool_case cases[] = {
         {{3, 3, 1, 1, 1, 1, false}, true},  {{3, 3, 2, 2, 1, 1, false}, true},
-        {{2, 2, 0, 0, 0, 0, false}, true},  {{3, 3, 1, 1, 1, 1, false}, false},
-        {{3, 3, 2, 2, 1, 1, true}, false},  {{5, 5, 3, 3, 0, 0, false}, false},
+        {{2, 2, 0, 0, 0, 0, false}, true},  {{3, 2, 2, 1, 1, 1, false}, true},
+        {{3, 3, 1, 1, 1, 1, false}, false}, {{3, 3, 1, 1, 1, 1, true}, false},
+        {{3, 3, 2, 2, 1, 1, false}, false}, {{3, 3, 2, 2, 1, 1, true}, false},
+        {{5, 5, 3, 3, 0, 0, false}, false}, {{2, 3, 1, 2, 1, 1, true}, false},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        TU_GRADCHECK(pool_fn, &cases[i], &x, 1, &(cnas_gradcheck_opts){.eps = 1e-3});
-    cnas_tensor_free(x);
+    for (int k = 0; k < 2; k++) {
+        cnas_tensor_set_requires_grad(xs[k], true);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            TU_GRADCHECK(pool_fn, &cases[i], &xs[k], 1, &(cnas_gradcheck_opts){.eps = 1e-3});
+        TU_GRADCHECK(unary_fn, (void *)cnas_global_avg_pool, &xs[k], 1, NULL);
+        cnas_tensor_free(xs[k]);
+    }
 }
 END_TEST
 
@@ -252,6 +262,257 @@ START_TEST(test_shape_errors_name_the_op_and_the_shapes)
 }
 END_TEST
 
+START_TEST(test_batch_norm_in_eval_mode_applies_running_statistics_and_leaves_them_alone)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = tu_rand(CNAS_SHAPE(3, 2, 2, 3), 11, -2, 2);
+    cnas_tensor *gam = tu_rand(CNAS_SHAPE(2), 12, 0.5f, 1.5f), *bet = tu_rand(CNAS_SHAPE(2), 13, -1, 1);
+    cnas_tensor *rm = tu_rand(CNAS_SHAPE(2), 14, -1, 1), *rv = tu_rand(CNAS_SHAPE(2), 15, 0.5f, 2);
+    float rm0[2] = {rm->data[0], rm->data[1]}, rv0[2] = {rv->data[0], rv->data[1]};
+    cnas_batch_norm_params p = {.training = false, .eps = 1e-3f};
+    cnas_tensor *y = cnas_batch_norm(g, x, gam, bet, rm, rv, &p);
+    ck_assert_ptr_nonnull(y);
+    for (int n = 0; n < 3; n++)
+        for (int c = 0; c < 2; c++)
+            for (int k = 0; k < 6; k++) {
+                int i = (n * 2 + c) * 6 + k;
+                double want = gam->data[c] * (x->data[i] - rm0[c]) / sqrt(rv0[c] + 1e-3) + bet->data[c];
+                ck_assert_double_eq_tol(y->data[i], want, 1e-5);
+            }
+    for (int c = 0; c < 2; c++) {
+        ck_assert_float_eq(rm->data[c], rm0[c]);
+        ck_assert_float_eq(rv->data[c], rv0[c]);
+    }
+    /* Without running statistics eval normalises with the batch's own. */
+    y = cnas_batch_norm(g, x, NULL, NULL, NULL, NULL, &p);
+    for (int c = 0; c < 2; c++) {
+        double m = 0;
+        for (int n = 0; n < 3; n++)
+            for (int k = 0; k < 6; k++)
+                m += y->data[(n * 2 + c) * 6 + k];
+        ck_assert_double_eq_tol(m / 18, 0.0, 1e-5);
+    }
+    cnas_graph_free(g);
+    cnas_tensor *ts[] = {x, gam, bet, rm, rv};
+    for (int i = 0; i < 5; i++)
+        cnas_tensor_free(ts[i]);
+}
+END_TEST
+
+START_TEST(test_batch_norm_rejects_bad_parameters_and_single_value_batches)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = tu_rand(CNAS_SHAPE(4, 2), 1, -1, 1), *one = tu_rand(CNAS_SHAPE(1, 2), 2, -1, 1);
+    ck_assert_ptr_null(cnas_batch_norm(g, x, NULL, NULL, NULL, NULL,
+                                       &(cnas_batch_norm_params){.training = true, .momentum = 1.5f}));
+    ck_assert_ptr_nonnull(strstr(cnas_graph_error(g)->msg, "batch_norm: momentum 1.5"));
+    cnas_graph_reset(g);
+    ck_assert_ptr_null(cnas_batch_norm(g, one, NULL, NULL, NULL, NULL,
+                                       &(cnas_batch_norm_params){.training = true}));
+    ck_assert_ptr_nonnull(strstr(cnas_graph_error(g)->msg, "input [1, 2]"));
+    cnas_graph_reset(g);
+    cnas_tensor *x3 = tu_rand(CNAS_SHAPE(2, 2, 3), 3, -1, 1);
+    ck_assert_ptr_null(cnas_batch_norm(g, x3, NULL, NULL, NULL, NULL, NULL));
+    ck_assert_ptr_nonnull(strstr(cnas_graph_error(g)->msg, "batch_norm: input [2, 2, 3]"));
+    cnas_graph_free(g);
+    cnas_tensor_free(x);
+    cnas_tensor_free(one);
+    cnas_tensor_free(x3);
+}
+END_TEST
+
+START_TEST(test_max_pool_treats_padding_as_minus_infinity)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = tu_rand(CNAS_SHAPE(1, 1, 3, 3), 4, -5, -1); /* all negative: a zero pad would win */
+    cnas_tensor *y = cnas_max_pool2d(g, x, &(cnas_pool2d_params){3, 3, 1, 1, 1, 1, false});
+    const float *d = x->data;
+    ck_assert_float_eq(y->data[0], fmaxf(fmaxf(d[0], d[1]), fmaxf(d[3], d[4])));
+    ck_assert_float_eq(y->data[8], fmaxf(fmaxf(d[4], d[5]), fmaxf(d[7], d[8])));
+    cnas_graph_free(g);
+    cnas_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_avg_pool_corner_averages_its_in_bounds_values)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = tu_rand(CNAS_SHAPE(2, 1, 3, 3), 5, -1, 1);
+    cnas_pool2d_params p = {3, 3, 1, 1, 1, 1, false};
+    cnas_tensor *excl = cnas_avg_pool2d(g, x, &p);
+    p.count_include_pad = true;
+    cnas_tensor *incl = cnas_avg_pool2d(g, x, &p);
+    for (int n = 0; n < 2; n++) {
+        const float *d = x->data + 9 * n;
+        float corner = d[0] + d[1] + d[3] + d[4], edge = corner + d[2] + d[5], all = 0;
+        for (int k = 0; k < 9; k++)
+            all += d[k];
+        ck_assert_float_eq_tol(excl->data[9 * n + 0], corner / 4, 1e-6);
+        ck_assert_float_eq_tol(excl->data[9 * n + 1], edge / 6, 1e-6);
+        ck_assert_float_eq_tol(excl->data[9 * n + 4], all / 9, 1e-6);
+        ck_assert_float_eq_tol(incl->data[9 * n + 0], corner / 9, 1e-6);
+        ck_assert_float_eq_tol(incl->data[9 * n + 1], edge / 9, 1e-6);
+    }
+    cnas_graph_free(g);
+    cnas_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_weighted_sum_gives_each_weight_the_dot_product_of_its_input_and_the_gradient)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x[3], *w = tu_rand(CNAS_SHAPE(3), 20, -1, 1), *t = tu_rand(CNAS_SHAPE(2, 2, 3, 3), 21, -1, 1);
+    for (int i = 0; i < 3; i++) {
+        x[i] = tu_rand(CNAS_SHAPE(2, 2, 3, 3), 22 + i, -1, 1);
+        cnas_tensor_set_requires_grad(x[i], i != 1); /* x1 is frozen */
+    }
+    cnas_tensor_set_requires_grad(w, true);
+    /* L = Σ t ⊙ y, so dL/dy = t, dL/dw[i] = <t, x_i>, dL/dx_i = w[i]·t. */
+    cnas_tensor *y = cnas_weighted_sum(g, 3, x, w);
+    ck_assert_ptr_nonnull(y);
+    for (int k = 0; k < 36; k++)
+        ck_assert_float_eq_tol(y->data[k], w->data[0] * x[0]->data[k] + w->data[1] * x[1]->data[k] +
+                               w->data[2] * x[2]->data[k], 1e-6);
+    ck_assert_int_eq(cnas_backward(g, cnas_sum(g, cnas_mul(g, y, t))), CNAS_OK);
+    for (int i = 0; i < 3; i++) {
+        double dot = 0;
+        for (int k = 0; k < 36; k++)
+            dot += (double)t->data[k] * x[i]->data[k];
+        ck_assert_double_eq_tol(w->grad[i], dot, 1e-5);
+    }
+    ck_assert_ptr_null(x[1]->grad);
+    for (int k = 0; k < 36; k++) {
+        ck_assert_float_eq_tol(x[0]->grad[k], w->data[0] * t->data[k], 1e-6);
+        ck_assert_float_eq_tol(x[2]->grad[k], w->data[2] * t->data[k], 1e-6);
+    }
+    cnas_graph_reset(g);
+    ck_assert_ptr_null(cnas_weighted_sum(g, 2, x, w));
+    ck_assert_str_eq(cnas_graph_error(g)->msg, "weighted_sum: 2 inputs but weights [3]");
+    cnas_graph_free(g);
+    for (int i = 0; i < 3; i++)
+        cnas_tensor_free(x[i]);
+    cnas_tensor_free(w);
+    cnas_tensor_free(t);
+}
+END_TEST
+
+START_TEST(test_backward_fills_only_the_gradients_that_are_required)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = tu_rand(CNAS_SHAPE(2, 3, 4, 4), 30, -1, 1);
+    cnas_tensor *gam = tu_rand(CNAS_SHAPE(3), 31, 0.5f, 1.5f), *bet = tu_rand(CNAS_SHAPE(3), 32, -1, 1);
+    cnas_batch_norm_params p = {.training = true};
+    /* Nothing requires a gradient: no node is recorded anywhere. */
+    cnas_tensor *h = cnas_batch_norm(g, x, gam, bet, NULL, NULL, &p);
+    h = cnas_relu(g, h);
+    h = cnas_max_pool2d(g, h, &(cnas_pool2d_params){3, 3, 2, 2, 1, 1, false});
+    h = cnas_avg_pool2d(g, h, &(cnas_pool2d_params){3, 3, 1, 1, 1, 1, false});
+    h = cnas_concat(g, 2, (cnas_tensor *[]){h, cnas_scale(g, h, 2.0f)});
+    h = cnas_mean(g, cnas_flatten(g, h));
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(cnas_graph_node_count(g), 0);
+    ck_assert_int_eq(h->node, -1);
+    /* Only gamma requires one: x and beta get no buffer. */
+    cnas_graph_reset(g);
+    cnas_tensor_set_requires_grad(gam, true);
+    h = cnas_batch_norm(g, x, gam, bet, NULL, NULL, &p);
+    ck_assert_int_eq(cnas_backward(g, cnas_sum(g, cnas_tanh(g, h))), CNAS_OK);
+    ck_assert_ptr_nonnull(gam->grad);
+    ck_assert_ptr_null(x->grad);
+    ck_assert_ptr_null(bet->grad);
+    cnas_graph_free(g);
+    cnas_tensor_free(x);
+    cnas_tensor_free(gam);
+    cnas_tensor_free(bet);
+}
+END_TEST
+
+START_TEST(test_ops_return_null_on_null_inputs_and_after_a_failure)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = tu_rand(CNAS_SHAPE(1, 2, 3, 3), 1, -1, 1);
+    cnas_pool2d_params p = {2, 2, 0, 0, 0, 0, false};
+    ck_assert_ptr_null(cnas_relu(g, NULL));
+    ck_assert_ptr_null(cnas_add(g, x, NULL));
+    ck_assert_ptr_null(cnas_batch_norm(g, NULL, NULL, NULL, NULL, NULL, NULL));
+    ck_assert_ptr_null(cnas_max_pool2d(g, NULL, &p));
+    ck_assert_ptr_null(cnas_concat(g, 2, (cnas_tensor *[]){x, NULL}));
+    ck_assert_ptr_nonnull(cnas_relu(g, x));
+    ck_assert_ptr_null(cnas_reshape(g, x, 2, (int64_t[]){4, 4}));
+    ck_assert_str_eq(cnas_graph_error(g)->msg,
+                     "reshape: [1, 2, 3, 3] has 18 elements but the new shape [4, 4] does not");
+    ck_assert_ptr_null(cnas_relu(g, x)); /* the graph has failed */
+    ck_assert_ptr_null(cnas_avg_pool2d(g, x, &p));
+    ck_assert_ptr_null(cnas_sum(g, x));
+    cnas_graph_free(g);
+    cnas_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_forward_values_match_naive_references)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = tu_rand(CNAS_SHAPE(2, 3, 2, 3), 40, -2, 2);
+    cnas_tensor *r = cnas_relu(g, x), *s = cnas_sigmoid(g, x), *t = cnas_tanh(g, x);
+    cnas_tensor *gap = cnas_global_avg_pool(g, x), *up = cnas_upsample_nearest(g, x, 3);
+    cnas_tensor *sum = cnas_sum(g, x), *mean = cnas_mean(g, x);
+    ck_assert_int_eq(up->shape[2], 6);
+    ck_assert_int_eq(up->shape[3], 9);
+    double total = 0;
+    for (int k = 0; k < 36; k++) {
+        float v = x->data[k];
+        ck_assert_float_eq(r->data[k], v > 0 ? v : 0);
+        ck_assert_float_eq_tol(s->data[k], 1 / (1 + exp(-v)), 1e-6);
+        ck_assert_float_eq_tol(t->data[k], tanh(v), 1e-6);
+        total += v;
+    }
+    ck_assert_double_eq_tol(sum->data[0], total, 1e-5);
+    ck_assert_double_eq_tol(mean->data[0], total / 36, 1e-6);
+    for (int pl = 0; pl < 6; pl++) {
+        double m = 0;
+        for (int k = 0; k < 6; k++)
+            m += x->data[pl * 6 + k];
+        ck_assert_double_eq_tol(gap->data[pl], m / 6, 1e-6);
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 9; j++)
+                ck_assert_float_eq(up->data[pl * 54 + i * 9 + j], x->data[pl * 6 + (i / 3) * 3 + j / 3]);
+    }
+    cnas_graph_free(g);
+    cnas_tensor_free(x);
+}
+END_TEST
+
+START_TEST(test_reductions_and_batch_norm_do_not_depend_on_the_thread_count)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = tu_rand(CNAS_SHAPE(8, 4, 48, 48), 50, -3, 7);
+    float sums[2], bn[2][8];
+    for (int run = 0; run < 2; run++) {
+        cnas_threads_set(run ? 2 : 1);
+        cnas_graph_reset(g);
+        sums[run] = cnas_sum(g, x)->data[0];
+        cnas_tensor *y = cnas_batch_norm(g, x, NULL, NULL, NULL, NULL,
+                                         &(cnas_batch_norm_params){.training = true});
+        for (int k = 0; k < 8; k++)
+            bn[run][k] = y->data[k * 9973];
+    }
+    cnas_threads_set(2);
+    ck_assert_float_eq(sums[0], sums[1]);
+    ck_assert_int_eq(memcmp(bn[0], bn[1], sizeof bn[0]), 0);
+    cnas_graph_free(g);
+    cnas_tensor_free(x);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("layers");
@@ -265,6 +526,15 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_elementwise_and_structural_ops_match_finite_differences);
     tcase_add_test(tc, test_concat_slice_and_crop_place_values_where_expected);
     tcase_add_test(tc, test_shape_errors_name_the_op_and_the_shapes);
+    tcase_add_test(tc, test_batch_norm_in_eval_mode_applies_running_statistics_and_leaves_them_alone);
+    tcase_add_test(tc, test_batch_norm_rejects_bad_parameters_and_single_value_batches);
+    tcase_add_test(tc, test_max_pool_treats_padding_as_minus_infinity);
+    tcase_add_test(tc, test_avg_pool_corner_averages_its_in_bounds_values);
+    tcase_add_test(tc, test_weighted_sum_gives_each_weight_the_dot_product_of_its_input_and_the_gradient);
+    tcase_add_test(tc, test_backward_fills_only_the_gradients_that_are_required);
+    tcase_add_test(tc, test_ops_return_null_on_null_inputs_and_after_a_failure);
+    tcase_add_test(tc, test_forward_values_match_naive_references);
+    tcase_add_test(tc, test_reductions_and_batch_norm_do_not_depend_on_the_thread_count);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,6 +4,9 @@
 
 #include <math.h>
 
+/* Below this many elements a team costs more than the loop. */
+#define PAR_MIN 16384
+
 typedef enum { ACT_RELU, ACT_SIGMOID, ACT_TANH } act_kind;
 
 static void act_backward(cnas_graph *g, cnas_node *n, act_kind k)
@@ -18,17 +21,17 @@ static void act_backward(cnas_graph *g, cnas_node *n, act_kind k)
     int64_t len = x->numel;
     switch (k) {
     case ACT_RELU:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             gx[i] += y[i] > 0.0f ? gy[i] : 0.0f;
         break;
     case ACT_SIGMOID:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             gx[i] += gy[i] * y[i] * (1.0f - y[i]);
         break;
     case ACT_TANH:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             gx[i] += gy[i] * (1.0f - y[i] * y[i]);
         break;
@@ -51,17 +54,17 @@ static cnas_tensor *activation(cnas_graph *g, cnas_tensor *x, act_kind k)
     int64_t len = x->numel;
     switch (k) {
     case ACT_RELU:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             yd[i] = xd[i] > 0.0f ? xd[i] : 0.0f;
         break;
     case ACT_SIGMOID:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             yd[i] = 1.0f / (1.0f + expf(-xd[i]));
         break;
     case ACT_TANH:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             yd[i] = tanhf(xd[i]);
         break;

@@ -1,10 +1,10 @@
 /* Elementwise arithmetic and reductions to a scalar. Reductions accumulate in
- * double over fixed per-thread chunks summed in order: deterministic for a given
- * thread count. */
+ * double over a fixed number of chunks whose bounds depend on the length only,
+ * summed in chunk order: the result is the same for any thread count. */
 #include <cnas/ops.h>
 
-#include <omp.h>
-#include <string.h>
+/* Below this many elements a team costs more than the loop. */
+#define PAR_MIN 16384
 
 static cnas_tensor *shape_fail(cnas_graph *g, const char *op, const cnas_tensor *a,
                                const cnas_tensor *b)
@@ -22,7 +22,7 @@ static void accumulate(cnas_graph *g, cnas_tensor *x, const float *gy, float s)
     if (!gx)
         return;
     int64_t len = x->numel;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         gx[i] += s * gy[i];
 }
@@ -46,7 +46,7 @@ cnas_tensor *cnas_add(cnas_graph *g, cnas_tensor *a, cnas_tensor *b)
     int64_t len = a->numel;
     const float *ad = a->data, *bd = b->data;
     float *yd = y->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         yd[i] = ad[i] + bd[i];
     if (cnas_graph_should_record(g, 2, in) && !cnas_graph_record(g, "add", y, 2, in, add_backward, 0))
@@ -64,7 +64,7 @@ static void mul_backward(cnas_graph *g, cnas_node *n)
         if (!ga)
             return;
         const float *bd = b->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             ga[i] += gy[i] * bd[i];
     }
@@ -73,7 +73,7 @@ static void mul_backward(cnas_graph *g, cnas_node *n)
         if (!gb)
             return;
         const float *ad = a->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             gb[i] += gy[i] * ad[i];
     }
@@ -92,7 +92,7 @@ cnas_tensor *cnas_mul(cnas_graph *g, cnas_tensor *a, cnas_tensor *b)
     int64_t len = a->numel;
     const float *ad = a->data, *bd = b->data;
     float *yd = y->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         yd[i] = ad[i] * bd[i];
     if (cnas_graph_should_record(g, 2, in) && !cnas_graph_record(g, "mul", y, 2, in, mul_backward, 0))
@@ -117,7 +117,7 @@ cnas_tensor *cnas_scale(cnas_graph *g, cnas_tensor *x, float s)
     int64_t len = x->numel;
     const float *xd = x->data;
     float *yd = y->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         yd[i] = s * xd[i];
     if (cnas_graph_should_record(g, 1, &x)) {
@@ -159,12 +159,13 @@ cnas_tensor *cnas_sum_n(cnas_graph *g, int n, cnas_tensor *const *xs)
         return NULL;
     int64_t len = y->numel;
     float *yd = y->data;
-    memcpy(yd, xs[0]->data, (size_t)len * sizeof(float));
-    for (int k = 1; k < n; k++) {
-        const float *xd = xs[k]->data;
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < len; i++)
-            yd[i] += xd[i];
+    /* One pass over the output; inputs are added in index order for every element. */
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+    for (int64_t i = 0; i < len; i++) {
+        float acc = xs[0]->data[i];
+        for (int k = 1; k < n; k++)
+            acc += xs[k]->data[i];
+        yd[i] = acc;
     }
     if (cnas_graph_should_record(g, n, xs) && !cnas_graph_record(g, "sum_n", y, n, xs, sum_n_backward, 0))
         return NULL;
@@ -183,7 +184,7 @@ static void reduce_backward(cnas_graph *g, cnas_node *n)
         return;
     float v = n->out->grad[0] * ((reduce_ctx *)n->ctx)->scale;
     int64_t len = x->numel;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         gx[i] += v;
 }
@@ -195,23 +196,20 @@ static cnas_tensor *reduce(cnas_graph *g, cnas_tensor *x, int mean)
     cnas_tensor *y = cnas_graph_tensor(g, 1, (int64_t[]){1});
     if (!y)
         return NULL;
-    int nt = omp_get_max_threads();
-    double part[256] = {0};
-    if (nt > 256)
-        nt = 256;
+    enum { CHUNKS = 64 };
+    double part[CHUNKS];
     const float *xd = x->data;
     int64_t len = x->numel;
-#pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        int64_t lo = len * t / T, hi = len * (t + 1) / T;
+#pragma omp parallel for schedule(static) if (len >= 1 << 16)
+    for (int t = 0; t < CHUNKS; t++) {
+        int64_t lo = len * t / CHUNKS, hi = len * (t + 1) / CHUNKS;
         double s = 0.0;
         for (int64_t i = lo; i < hi; i++)
             s += xd[i];
         part[t] = s;
     }
     double s = 0.0;
-    for (int t = 0; t < nt; t++)
+    for (int t = 0; t < CHUNKS; t++)
         s += part[t];
     float scale = mean ? 1.0f / (float)len : 1.0f;
     y->data[0] = (float)(s * scale);

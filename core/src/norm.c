@@ -79,6 +79,10 @@ cnas_tensor *cnas_batch_norm(cnas_graph *g, cnas_tensor *x, cnas_tensor *gamma, 
     if ((gamma == NULL) != (beta == NULL) || (running_mean == NULL) != (running_var == NULL))
         return cnas_graph_fail(g, CNAS_ERR_INVALID, "batch_norm: weight and bias (and running "
                                "mean and var) come in pairs");
+    if (p && (!(p->momentum >= 0.0f && p->momentum <= 1.0f) || !(p->eps >= 0.0f)))
+        return cnas_graph_fail(g, CNAS_ERR_INVALID, "batch_norm: momentum %g and eps %g; expected "
+                               "momentum in [0, 1] and eps >= 0 (0 picks 0.1 and 1e-5)",
+                               (double)p->momentum, (double)p->eps);
     float momentum = p && p->momentum > 0.0f ? p->momentum : 0.1f;
     float eps = p && p->eps > 0.0f ? p->eps : 1e-5f;
     bool training = p && p->training;

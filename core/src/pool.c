@@ -5,6 +5,7 @@
 #include <cnas/ops.h>
 
 #include <float.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct pool_geom {
@@ -104,7 +105,8 @@ cnas_tensor *cnas_max_pool2d(cnas_graph *g, cnas_tensor *x, const cnas_pool2d_pa
                         if (cidx < 0 || cidx >= o.W)
                             continue;
                         float v = xp[r * o.W + cidx];
-                        if (at < 0 || v > best) {
+                        /* NaN wins, as in PyTorch, so a diverged input shows up. */
+                        if (at < 0 || v > best || isnan(v)) {
                             best = v;
                             at = (int32_t)(r * o.W + cidx);
                         }

@@ -3,6 +3,7 @@
  * whole planes with memcpy. */
 #include <cnas/ops.h>
 
+#include <stdio.h>
 #include <string.h>
 
 static void add_into(float *dst, const float *src, int64_t n)
@@ -182,14 +183,26 @@ cnas_tensor *cnas_reshape(cnas_graph *g, cnas_tensor *x, int ndim, const int64_t
 {
     if (cnas_graph_bad_inputs(g, 1, &x))
         return NULL;
+    char s[CNAS_SHAPE_STR_MAX];
+    if (!shape || ndim < 1 || ndim > CNAS_MAX_DIMS)
+        return cnas_graph_fail(g, CNAS_ERR_SHAPE, "reshape: %s to %d dims; expected 1 to %d",
+                               cnas_shape_str(x, s, sizeof s), ndim, CNAS_MAX_DIMS);
     int64_t numel = 1;
-    for (int i = 0; i < ndim; i++)
-        numel *= shape[i];
-    if (ndim < 1 || ndim > CNAS_MAX_DIMS || numel != x->numel) {
-        char s[CNAS_SHAPE_STR_MAX];
-        return cnas_graph_fail(g, CNAS_ERR_SHAPE, "reshape: %s has %lld elements, the new shape "
-                               "%lld", cnas_shape_str(x, s, sizeof s), (long long)x->numel,
-                               (long long)numel);
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 1)
+            return cnas_graph_fail(g, CNAS_ERR_SHAPE, "reshape: %s to a shape with dim %d = %lld",
+                                   cnas_shape_str(x, s, sizeof s), i, (long long)shape[i]);
+        /* Saturate instead of overflowing: any product beyond x's count is a mismatch. */
+        numel = shape[i] > x->numel / numel ? x->numel + 1 : numel * shape[i];
+    }
+    if (numel != x->numel) {
+        char t[CNAS_SHAPE_STR_MAX];
+        int at = snprintf(t, sizeof t, "[");
+        for (int i = 0; i < ndim; i++)
+            at += snprintf(t + at, sizeof t - (size_t)at, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        snprintf(t + at, sizeof t - (size_t)at, "]");
+        return cnas_graph_fail(g, CNAS_ERR_SHAPE, "reshape: %s has %lld elements but the new shape "
+                               "%s does not", cnas_shape_str(x, s, sizeof s), (long long)x->numel, t);
     }
     cnas_tensor *y = cnas_graph_tensor(g, ndim, shape);
     if (!y)
