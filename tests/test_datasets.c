@@ -100,11 +100,12 @@ static opened open_idx(void)
     return open_ds("IDX_SO", "idx", 1, kvs);
 }
 
-START_TEST(test_fashion_mnist_loads_as_published)
+START_TEST(test_the_default_idx_source_is_fashion_mnist_as_published)
 {
-    const char *kv[1] = {"path=/usr/share/datasets/fashion-mnist"};
-    opened o = open_ds("IDX_SO", "idx", 1, kv);
-    ck_assert_msg(o.st == CNAS_OK, "Fashion-MNIST (Debian package dataset-fashion-mnist): %s", o.err.msg);
+    /* No keys: the embedded default path, installed by the dataset-fashion-mnist package. */
+    opened o = open_ds("IDX_SO", "idx", 0, NULL);
+    ck_assert_msg(o.st == CNAS_OK, "Fashion-MNIST (install the Debian package "
+                  "dataset-fashion-mnist): %s", o.err.msg);
     cnas_dataset_info info = {.size = sizeof info};
     ck_assert_int_eq(o.vt->info(o.self, &info, &o.err), CNAS_OK);
     ck_assert_int_eq(info.n_train, 60000);
@@ -166,6 +167,24 @@ START_TEST(test_idx_truncated_file_is_reported)
     write_idx("train", 20, 20, 0x803, -1, 0, 100);
     write_idx("t10k", 5, 5, 0x803, -1, 0, 0);
     expect_failure(CNAS_ERR_FORMAT, "train-images-idx3-ubyte", "truncated");
+}
+END_TEST
+
+START_TEST(test_idx_truncated_gzip_file_is_reported)
+{
+    write_idx("train", 20, 20, 0x803, -1, 0, 0);
+    write_idx("t10k", 50, 50, 0x803, -1, 1, 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", dir);
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    ck_assert_int_eq(truncate(path, size / 2), 0);
+    opened o = open_idx();
+    ck_assert_int_eq(o.st, CNAS_ERR_FORMAT);
+    ck_assert_msg(strstr(o.err.msg, "t10k-images-idx3-ubyte.gz") &&
+                  (strstr(o.err.msg, "truncated") || strstr(o.err.msg, "corrupt")), "%s", o.err.msg);
 }
 END_TEST
 
@@ -329,10 +348,11 @@ static Suite *make_suite(void)
     TCase *tc = tcase_create("plugins");
     tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_fashion_mnist_loads_as_published);
+    tcase_add_test(tc, test_the_default_idx_source_is_fashion_mnist_as_published);
     tcase_add_test(tc, test_idx_reads_plain_and_gzipped_files);
     tcase_add_test(tc, test_idx_missing_file_is_named);
     tcase_add_test(tc, test_idx_truncated_file_is_reported);
+    tcase_add_test(tc, test_idx_truncated_gzip_file_is_reported);
     tcase_add_test(tc, test_idx_wrong_magic_is_reported);
     tcase_add_test(tc, test_idx_label_out_of_range_is_reported);
     tcase_add_test(tc, test_idx_image_and_label_counts_must_agree);

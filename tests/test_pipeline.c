@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <unistd.h>
+#include <zlib.h>
 
 typedef struct fixture {
     const cnas_dataset_vtable *vt;
@@ -246,7 +247,56 @@ START_TEST(test_cutout_zeroes_at_most_a_square_and_nothing_else)
 }
 END_TEST
 
-START_TEST(test_summary_and_sample_grid_are_written)
+START_TEST(test_the_summary_counts_every_split_and_class)
+{
+    fixture f = open_synth(0.5, 0, true);
+    cnas_error err;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    ck_assert_int_eq(cnas_data_summary(f.d, out, &err), CNAS_OK);
+    fclose(out);
+    ck_assert_msg(strstr(text, "train 51 samples") && strstr(text, "val   52 samples") &&
+                  strstr(text, "test  21 samples") && strstr(text, "8 x 8") &&
+                  strstr(text, "5 classes"), "%s", text);
+    /* The per-class rows add up to the split sizes and agree with the samples. */
+    int64_t want[3][5] = {{0}}, got[3] = {0};
+    float img[64];
+    for (int sp = 0; sp < 3; sp++)
+        for (int64_t i = 0; i < cnas_data_size(f.d, (cnas_data_split)sp); i++) {
+            int32_t l;
+            cnas_data_sample(f.d, (cnas_data_split)sp, i, img, &l, &err);
+            want[sp][l]++;
+        }
+    const char *row = strstr(text, "per-class counts");
+    ck_assert_ptr_nonnull(row);
+    for (int k = 0; k < 5; k++) {
+        row = strchr(row, '\n') + 1;
+        int kk;
+        long long a, b, c;
+        ck_assert_int_eq(sscanf(row, "%d %lld %lld %lld", &kk, &a, &b, &c), 4);
+        ck_assert_int_eq(kk, k);
+        ck_assert_int_eq(a, want[0][k]);
+        ck_assert_int_eq(b, want[1][k]);
+        ck_assert_int_eq(c, want[2][k]);
+        got[0] += a;
+        got[1] += b;
+        got[2] += c;
+    }
+    ck_assert_int_eq(got[0], 51);
+    ck_assert_int_eq(got[1], 52);
+    ck_assert_int_eq(got[2], 21);
+    free(text);
+    close_fx(&f);
+}
+END_TEST
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+START_TEST(test_the_sample_grid_is_a_valid_png_with_a_row_per_class)
 {
     fixture f = open_synth(0.5, 0, true);
     cnas_error err;
@@ -254,17 +304,257 @@ START_TEST(test_summary_and_sample_grid_are_written)
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     close(fd);
-    FILE *out = fopen("/dev/null", "w");
-    ck_assert_int_eq(cnas_data_summary(f.d, out, &err), CNAS_OK);
-    fclose(out);
     ck_assert_int_eq(cnas_data_write_grid_png(f.d, path, 4, &err), CNAS_OK);
     FILE *png = fopen(path, "rb");
-    unsigned char sig[8];
-    ck_assert_int_eq(fread(sig, 1, 8, png), 8);
+    static unsigned char file[1 << 16];
+    size_t size = fread(file, 1, sizeof file, png);
     fclose(png);
-    ck_assert_int_eq(memcmp(sig, "\x89PNG\r\n\x1a\n", 8), 0);
     unlink(path);
+    ck_assert_int_eq(memcmp(file, "\x89PNG\r\n\x1a\n", 8), 0);
+    /* Walk the chunks, checking every CRC, and gather IDAT. */
+    static unsigned char z[1 << 16];
+    size_t zlen = 0, at = 8;
+    uint32_t w = 0, h = 0;
+    bool end = false;
+    while (at + 12 <= size && !end) {
+        uint32_t len = rd32(file + at);
+        ck_assert_uint_le(at + 12 + len, size);
+        const unsigned char *type = file + at + 4, *data = type + 4;
+        uLong crc = crc32(crc32(0L, type, 4), data, len);
+        ck_assert_uint_eq(crc, rd32(data + len));
+        if (memcmp(type, "IHDR", 4) == 0) {
+            w = rd32(data);
+            h = rd32(data + 4);
+            ck_assert_int_eq(data[8], 8);  /* bit depth */
+            ck_assert_int_eq(data[9], 0);  /* grey */
+        } else if (memcmp(type, "IDAT", 4) == 0) {
+            memcpy(z + zlen, data, len);
+            zlen += len;
+        }
+        end = memcmp(type, "IEND", 4) == 0;
+        at += 12 + len;
+    }
+    ck_assert(end);
+    /* 4 samples of 8 px per row with 2 px gaps; 5 class rows. */
+    ck_assert_uint_eq(w, 4 * 10 + 2);
+    ck_assert_uint_eq(h, 5 * 10 + 2);
+    static unsigned char raw[(42 + 1) * 52];
+    uLongf raw_len = sizeof raw;
+    ck_assert_int_eq(uncompress(raw, &raw_len, z, (uLong)zlen), Z_OK);
+    ck_assert_uint_eq(raw_len, (w + 1) * h);
+    /* The first cell of class k's row is the first training sample of class k. */
+    float mean[4], std[4], img[64];
+    cnas_data_norm(f.d, mean, std);
+    bool seen[5] = {false};
+    for (int64_t i = 0; i < 51; i++) {
+        int32_t l;
+        cnas_data_sample(f.d, CNAS_DATA_TRAIN, i, img, &l, &err);
+        if (seen[l])
+            continue;
+        seen[l] = true;
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++) {
+                float v = (img[y * 8 + x] * std[0] + mean[0]) * 255.0f;
+                int px = raw[(size_t)(2 + l * 10 + y) * (w + 1) + 1 + 2 + x];
+                ck_assert_int_le(abs(px - (int)lroundf(v < 0 ? 0 : v > 255 ? 255 : v)), 1);
+            }
+    }
     close_fx(&f);
+}
+END_TEST
+
+START_TEST(test_given_statistics_replace_the_computed_ones)
+{
+    fixture f = open_synth(0.5, 0, false);
+    cnas_error err;
+    cnas_data_config dc = {.train_portion = 0.5, .normalize = true, .stats_given = true,
+                           .mean = {0.25f}, .std = {0.5f}};
+    cnas_data *d = cnas_data_open(f.vt, f.ds, &dc, &err);
+    ck_assert_msg(d != NULL, "%s", err.msg);
+    float raw[64], norm[64];
+    int32_t l;
+    ck_assert_int_eq(cnas_data_sample(f.d, CNAS_DATA_TRAIN, 7, raw, &l, &err), CNAS_OK);
+    ck_assert_int_eq(cnas_data_sample(d, CNAS_DATA_TRAIN, 7, norm, &l, &err), CNAS_OK);
+    for (int k = 0; k < 64; k++)
+        ck_assert_float_eq_tol(norm[k], (raw[k] - 0.25f) / 0.5f, 1e-6);
+    cnas_data_close(d);
+    dc.std[0] = 0.0f;
+    ck_assert_ptr_null(cnas_data_open(f.vt, f.ds, &dc, &err));
+    ck_assert_int_eq(err.code, CNAS_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "std of channel 0"));
+    close_fx(&f);
+}
+END_TEST
+
+START_TEST(test_the_split_file_lists_every_sample_with_its_source_index)
+{
+    fixture f = open_synth(0.5, 0, false);
+    cnas_error err;
+    char path[] = "/tmp/cnas-splits-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(cnas_data_write_splits(f.d, path, &err), CNAS_OK);
+    FILE *in = fopen(path, "r");
+    char line[128], name[16];
+    long long pos, src;
+    int counts[3] = {0};
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, in));
+    ck_assert_int_eq(line[0], '#');
+    while (fgets(line, sizeof line, in)) {
+        ck_assert_int_eq(sscanf(line, "%15s %lld %lld", name, &pos, &src), 3);
+        int s = strcmp(name, "train") == 0 ? 0 : strcmp(name, "val") == 0 ? 1 : 2;
+        ck_assert_int_eq(pos, counts[s]);
+        ck_assert_int_eq(src, (s == 1 ? 51 : 0) + pos);
+        counts[s]++;
+    }
+    fclose(in);
+    unlink(path);
+    ck_assert_int_eq(counts[0], 51);
+    ck_assert_int_eq(counts[1], 52);
+    ck_assert_int_eq(counts[2], 21);
+    ck_assert_int_ne(cnas_data_write_splits(f.d, "/nonexistent-dir/splits.tsv", &err), CNAS_OK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent-dir/splits.tsv"));
+    close_fx(&f);
+}
+END_TEST
+
+/* Crop with padding p and flip only move pixels: each augmented image equals the
+ * plain one shifted by some (dy, dx) in [-p, p]^2, zero-filled, maybe mirrored. */
+static bool is_shift_of(const float *aug, const float *plain, int p)
+{
+    for (int flip = 0; flip < 2; flip++)
+        for (int dy = -p; dy <= p; dy++)
+            for (int dx = -p; dx <= p; dx++) {
+                bool same = true;
+                for (int y = 0; y < 8 && same; y++)
+                    for (int x = 0; x < 8 && same; x++) {
+                        int xs = flip ? 7 - x : x; /* flip after the crop */
+                        int sy = y + dy, sx = xs + dx;
+                        float want = sy >= 0 && sy < 8 && sx >= 0 && sx < 8 ? plain[sy * 8 + sx] : 0;
+                        same = aug[y * 8 + x] == want;
+                    }
+                if (same)
+                    return true;
+            }
+    return false;
+}
+
+START_TEST(test_crop_and_flip_only_move_pixels_within_the_padding)
+{
+    fixture f = open_synth(0.5, 0, false);
+    cnas_error err;
+    cnas_iter_config c = {.split = CNAS_DATA_TRAIN, .order = CNAS_ITER_SEQUENTIAL, .batch_size = 51,
+                          .augment = {.crop_padding = 2, .flip = true}, .name = "t", .seed = 9};
+    cnas_iter *it = cnas_iter_new(f.d, &c, &err);
+    float img[51 * 64], plain[64];
+    int32_t lab[51];
+    int64_t n;
+    ck_assert_int_eq(cnas_iter_next(it, img, lab, &n, &err), 1);
+    int moved = 0;
+    for (int i = 0; i < 51; i++) {
+        int32_t l;
+        cnas_data_sample(f.d, CNAS_DATA_TRAIN, i, plain, &l, &err);
+        ck_assert_int_eq(l, lab[i]);
+        ck_assert_msg(is_shift_of(img + i * 64, plain, 2), "sample %d is not a crop or flip", i);
+        moved += memcmp(img + i * 64, plain, sizeof plain) != 0;
+    }
+    ck_assert_int_gt(moved, 40);
+    cnas_iter_free(it);
+    close_fx(&f);
+}
+END_TEST
+
+START_TEST(test_a_sample_is_augmented_the_same_whatever_the_batch_size)
+{
+    fixture f = open_synth(0.5, 0, true);
+    cnas_error err;
+    cnas_iter_config c = {.split = CNAS_DATA_TRAIN, .order = CNAS_ITER_SHUFFLE, .batch_size = 51,
+                          .augment = {.crop_padding = 1, .flip = true, .cutout = 2}, .name = "train",
+                          .seed = 4};
+    cnas_iter *whole = cnas_iter_new(f.d, &c, &err);
+    c.batch_size = 5;
+    c.prefetch = true;
+    cnas_iter *small = cnas_iter_new(f.d, &c, &err);
+    float a[51 * 64], b[5 * 64];
+    int32_t la[51], lb[5];
+    int64_t n, off = 0;
+    cnas_iter_begin(whole, 2, &err);
+    cnas_iter_begin(small, 2, &err);
+    ck_assert_int_eq(cnas_iter_next(whole, a, la, &n, &err), 1);
+    while (cnas_iter_next(small, b, lb, &n, &err) == 1) {
+        ck_assert_int_eq(memcmp(a + off * 64, b, (size_t)n * 64 * sizeof(float)), 0);
+        ck_assert_int_eq(memcmp(la + off, lb, (size_t)n * sizeof(int32_t)), 0);
+        off += n;
+    }
+    ck_assert_int_eq(off, 51);
+    cnas_iter_free(whole);
+    cnas_iter_free(small);
+    close_fx(&f);
+}
+END_TEST
+
+/* A source whose sample 37 cannot be read. */
+static cnas_status bad_info(void *self, cnas_dataset_info *info, cnas_error *err)
+{
+    (void)self;
+    (void)err;
+    info->channels = 1;
+    info->height = info->width = 2;
+    info->num_classes = 3;
+    info->n_train = 60;
+    info->n_test = 0;
+    info->name = "flaky";
+    info->class_names = NULL;
+    return CNAS_OK;
+}
+
+static cnas_status bad_get(void *self, cnas_split split, int64_t index, float *image, int32_t *label,
+                           cnas_error *err)
+{
+    (void)self;
+    (void)split;
+    if (index == 37)
+        return cnas_error_set(err, CNAS_ERR_FORMAT, "flaky: record 37 is damaged");
+    for (int k = 0; k < 4; k++)
+        image[k] = (float)index / 64.0f;
+    *label = (int32_t)(index % 3);
+    return CNAS_OK;
+}
+
+static const cnas_dataset_vtable bad_vt = {sizeof bad_vt, NULL, NULL, bad_info, bad_get};
+
+START_TEST(test_a_dataset_error_reaches_the_consumer_through_the_prefetch_thread)
+{
+    cnas_error err;
+    cnas_data_config dc = {.train_portion = 1.0};
+    cnas_data *d = cnas_data_open(&bad_vt, NULL, &dc, &err);
+    ck_assert_ptr_nonnull(d);
+    for (int prefetch = 0; prefetch < 2; prefetch++) {
+        cnas_iter_config c = {.split = CNAS_DATA_TRAIN, .order = CNAS_ITER_SEQUENTIAL,
+                              .batch_size = 10, .prefetch = prefetch, .name = "t"};
+        cnas_iter *it = cnas_iter_new(d, &c, &err);
+        float img[40];
+        int32_t lab[10];
+        int64_t n;
+        int r, good = 0;
+        cnas_error_clear(&err);
+        while ((r = cnas_iter_next(it, img, lab, &n, &err)) == 1)
+            good++;
+        ck_assert_int_eq(r, -1);
+        ck_assert_int_eq(good, 3); /* batches 0, 1, 2; batch 3 holds sample 37 */
+        ck_assert_int_eq(err.code, CNAS_ERR_FORMAT);
+        ck_assert_ptr_nonnull(strstr(err.msg, "record 37 is damaged"));
+        ck_assert_int_eq(cnas_iter_position(it).batch, 3);
+        /* Asking again repeats the error rather than skipping the batch. */
+        ck_assert_int_eq(cnas_iter_next(it, img, lab, &n, &err), -1);
+        cnas_iter_free(it);
+    }
+    cnas_data_close(d);
+    /* Normalisation statistics read every training sample, so opening fails too. */
+    dc.normalize = true;
+    ck_assert_ptr_null(cnas_data_open(&bad_vt, NULL, &dc, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "record 37 is damaged"));
 }
 END_TEST
 
@@ -280,7 +570,13 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_a_seeked_position_continues_exactly);
     tcase_add_test(tc, test_cycling_iterators_never_end_and_reshuffle_at_each_wrap);
     tcase_add_test(tc, test_cutout_zeroes_at_most_a_square_and_nothing_else);
-    tcase_add_test(tc, test_summary_and_sample_grid_are_written);
+    tcase_add_test(tc, test_the_summary_counts_every_split_and_class);
+    tcase_add_test(tc, test_the_sample_grid_is_a_valid_png_with_a_row_per_class);
+    tcase_add_test(tc, test_given_statistics_replace_the_computed_ones);
+    tcase_add_test(tc, test_the_split_file_lists_every_sample_with_its_source_index);
+    tcase_add_test(tc, test_crop_and_flip_only_move_pixels_within_the_padding);
+    tcase_add_test(tc, test_a_sample_is_augmented_the_same_whatever_the_batch_size);
+    tcase_add_test(tc, test_a_dataset_error_reaches_the_consumer_through_the_prefetch_thread);
     suite_add_tcase(s, tc);
     return s;
 }

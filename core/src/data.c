@@ -115,6 +115,11 @@ cnas_data *cnas_data_open(const cnas_dataset_vtable *vt, void *dataset, const cn
     }
     d->vt = vt;
     d->ds = dataset;
+    if (vt->size < sizeof *vt || !vt->info || !vt->get) {
+        cnas_error_set(err, CNAS_ERR_PLUGIN, "data: dataset vtable of %u bytes without info or get, "
+                       "expected %zu bytes with both", vt->size, sizeof *vt);
+        goto fail;
+    }
     d->info.size = sizeof d->info;
     if (vt->info(dataset, &d->info, err))
         goto fail;
@@ -179,42 +184,59 @@ cnas_status cnas_data_write_splits(const cnas_data *d, const char *path, cnas_er
     if (!f)
         return cnas_error_set(err, CNAS_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     static const char *const names[3] = {"train", "val", "test"};
-    fprintf(f, "# split\tfirst_source_index\tcount (splits are contiguous ranges of the source)\n");
+    /* train and val index the source's training split, test its test split */
+    fprintf(f, "# split\tposition\tsource_index\n");
     for (int s = 0; s < 3; s++)
-        fprintf(f, "%s\t%lld\t%lld\n", names[s], (long long)d->start[s], (long long)d->size[s]);
-    if (fclose(f) != 0)
+        for (int64_t i = 0; i < d->size[s]; i++)
+            fprintf(f, "%s\t%lld\t%lld\n", names[s], (long long)i, (long long)(d->start[s] + i));
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad)
         return cnas_error_set(err, CNAS_ERR_IO, "writing %s failed: %s", path, strerror(errno));
     return CNAS_OK;
 }
 
 /* ---- iterators --------------------------------------------------------------------- */
 
+/* One prepared batch. */
 typedef struct slot {
     cnas_iter_pos pos;
     float *images;
     int32_t *labels;
     int64_t n;
-    int ret;
+    int ret;                 /* 1, or -1 with err set */
     cnas_error err;
 } slot;
+
+#define QUEUE_LEN 2
 
 struct cnas_iter {
     cnas_data *d;
     cnas_iter_config c;
     char name[32];
     int64_t n, batches;
-    int64_t *perm;          /* order of the current epoch */
+    int64_t *perm;           /* the consumer's order of epoch perm_epoch */
     int64_t perm_epoch;
     cnas_iter_pos pos;
+    float *tmp;              /* the consumer's crop scratch */
 
-    /* prefetch: the worker fills `ahead` for position `want` */
-    bool threaded, stop, busy, have_job;
+    /* Prefetch. The worker produces the positions expect, expect+1, ... of the current
+     * generation into a ring of QUEUE_LEN slots; the consumer takes them from `head`.
+     * A seek that breaks the sequence starts a new generation: the worker drops what
+     * it is making and the ring is emptied. Every batch is a pure function of its
+     * position, so what the consumer receives never depends on the worker's timing. */
+    bool threaded, stop, active;
     pthread_t worker;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    slot ahead;
-    int64_t *wperm;         /* the worker's own permutation buffer */
+    slot ring[QUEUE_LEN];
+    int head, count;
+    uint64_t gen;
+    cnas_iter_pos expect;    /* the position at the ring's head (of this generation) */
+    cnas_iter_pos want;      /* the next position the worker makes */
+    bool started;            /* a generation exists */
+    int64_t *wperm;          /* the worker's own order buffer */
     int64_t wperm_epoch;
+    float *wtmp;
 };
 
 static uint64_t mix(uint64_t a, uint64_t b)
@@ -225,6 +247,8 @@ static uint64_t mix(uint64_t a, uint64_t b)
     return z ^ (z >> 31);
 }
 
+/* The order of `epoch`: a permutation drawn from the stream keyed by (seed, epoch),
+ * so any epoch can be rebuilt on its own. */
 static void make_perm(const cnas_iter *it, int64_t epoch, int64_t *perm)
 {
     for (int64_t i = 0; i < it->n; i++)
@@ -232,15 +256,15 @@ static void make_perm(const cnas_iter *it, int64_t epoch, int64_t *perm)
     if (it->c.order == CNAS_ITER_SEQUENTIAL)
         return;
     char purpose[48];
-    snprintf(purpose, sizeof purpose, "order.%s", it->name);
+    snprintf(purpose, sizeof purpose, "data.%s", it->name);
     cnas_rng r;
     cnas_rng_init(&r, mix(it->c.seed, (uint64_t)epoch), purpose);
     cnas_rng_shuffle(&r, perm, it->n);
 }
 
-/* Augment one normalised... no: crop and flip act on raw pixels (zero padding, as
- * torchvision pads the image before ToTensor/Normalize); cutout acts after
- * normalisation, as DARTS' Cutout does. */
+/* Crop and flip act on raw pixels (zero padding, as torchvision pads before
+ * ToTensor / Normalize); cutout acts after normalisation, as DARTS' Cutout does,
+ * so the hole is 0 in normalised units. */
 static void augment_sample(const cnas_iter *it, cnas_rng *r, float *img, float *tmp)
 {
     const cnas_dataset_info *in = &it->d->info;
@@ -286,8 +310,10 @@ static int64_t batch_count(const cnas_iter *it)
     return it->c.drop_last ? it->n / B : (it->n + B - 1) / B;
 }
 
-/* Produce the batch at `pos` (within an epoch) into s. perm must hold that epoch's order. */
-static void produce(cnas_iter *it, cnas_iter_pos pos, const int64_t *perm, slot *s)
+/* Produce the batch at `pos` into s; perm holds that epoch's order. The augmentation
+ * of a sample draws from a stream keyed by (seed, epoch, position in the epoch), so
+ * it does not depend on the batch size nor on who produces the batch, or when. */
+static void produce(const cnas_iter *it, cnas_iter_pos pos, const int64_t *perm, float *tmp, slot *s)
 {
     int64_t B = it->c.batch_size, lo = pos.batch * B, hi = lo + B;
     if (hi > it->n)
@@ -296,25 +322,35 @@ static void produce(cnas_iter *it, cnas_iter_pos pos, const int64_t *perm, slot 
     s->n = hi - lo;
     s->ret = 1;
     int64_t len = it->d->sample_len;
-    float *tmp = malloc((size_t)len * sizeof *tmp);
-    if (!tmp) {
-        s->ret = -1;
-        cnas_error_set(&s->err, CNAS_ERR_NOMEM, "data: out of memory");
-        return;
-    }
     char purpose[48];
     snprintf(purpose, sizeof purpose, "augment.%s", it->name);
-    cnas_rng r;
-    cnas_rng_init(&r, mix(mix(it->c.seed, (uint64_t)pos.epoch), (uint64_t)pos.batch), purpose);
+    uint64_t epoch_key = mix(it->c.seed, (uint64_t)pos.epoch);
     for (int64_t k = lo; k < hi; k++) {
         float *img = s->images + (k - lo) * len;
         if (raw_sample(it->d, it->c.split, perm[k], img, &s->labels[k - lo], &s->err)) {
             s->ret = -1;
-            break;
+            return;
         }
+        cnas_rng r;
+        cnas_rng_init(&r, mix(epoch_key, (uint64_t)k), purpose);
         augment_sample(it, &r, img, tmp);
     }
-    free(tmp);
+}
+
+/* The position after p, or p itself with batch == batches at the end of a pass. */
+static cnas_iter_pos advance(const cnas_iter *it, cnas_iter_pos p)
+{
+    p.batch++;
+    if (p.batch >= it->batches && it->c.order == CNAS_ITER_CYCLE) {
+        p.epoch++;
+        p.batch = 0;
+    }
+    return p;
+}
+
+static bool same_pos(cnas_iter_pos a, cnas_iter_pos b)
+{
+    return a.epoch == b.epoch && a.batch == b.batch;
 }
 
 static void *worker_main(void *arg)
@@ -322,32 +358,31 @@ static void *worker_main(void *arg)
     cnas_iter *it = arg;
     pthread_mutex_lock(&it->mu);
     for (;;) {
-        while (!it->stop && !it->have_job)
+        while (!it->stop && (!it->active || it->count == QUEUE_LEN))
             pthread_cond_wait(&it->cv, &it->mu);
         if (it->stop)
             break;
-        it->busy = true;
-        it->have_job = false;
-        cnas_iter_pos pos = it->ahead.pos;
+        /* The slot past the ring's tail: the consumer reads only filled slots. */
+        slot *s = &it->ring[(it->head + it->count) % QUEUE_LEN];
+        cnas_iter_pos pos = it->want;
+        uint64_t gen = it->gen;
         pthread_mutex_unlock(&it->mu);
         if (it->wperm_epoch != pos.epoch) {
             make_perm(it, pos.epoch, it->wperm);
             it->wperm_epoch = pos.epoch;
         }
-        produce(it, pos, it->wperm, &it->ahead);
+        produce(it, pos, it->wperm, it->wtmp, s);
         pthread_mutex_lock(&it->mu);
-        it->busy = false;
-        pthread_cond_broadcast(&it->cv);
+        if (gen == it->gen) {
+            it->count++;
+            it->want = advance(it, pos);
+            if (it->want.batch >= it->batches)
+                it->active = false;
+            pthread_cond_broadcast(&it->cv);
+        }
     }
     pthread_mutex_unlock(&it->mu);
     return NULL;
-}
-
-/* Wait until the worker is idle; then `ahead` is stable. */
-static void wait_idle(cnas_iter *it)
-{
-    while (it->busy || it->have_job)
-        pthread_cond_wait(&it->cv, &it->mu);
 }
 
 cnas_iter *cnas_iter_new(cnas_data *d, const cnas_iter_config *c, cnas_error *err)
@@ -355,6 +390,12 @@ cnas_iter *cnas_iter_new(cnas_data *d, const cnas_iter_config *c, cnas_error *er
     if (c->batch_size < 1) {
         cnas_error_set(err, CNAS_ERR_CONFIG, "data: batch size %lld, expected >= 1",
                        (long long)c->batch_size);
+        return NULL;
+    }
+    const cnas_augment *a = &c->augment;
+    if (a->crop_padding < 0 || a->cutout < 0 || a->crop_padding > 1024 || a->cutout > 65536) {
+        cnas_error_set(err, CNAS_ERR_CONFIG, "data: crop padding %d and cutout %d, expected "
+                       "0 (off) or a positive size", a->crop_padding, a->cutout);
         return NULL;
     }
     cnas_iter *it = calloc(1, sizeof *it);
@@ -369,27 +410,35 @@ cnas_iter *cnas_iter_new(cnas_data *d, const cnas_iter_config *c, cnas_error *er
     it->n = d->size[c->split];
     it->batches = batch_count(it);
     it->perm = malloc((size_t)(it->n ? it->n : 1) * sizeof *it->perm);
+    it->tmp = malloc((size_t)d->sample_len * sizeof *it->tmp);
     it->perm_epoch = -1;
-    if (!it->perm) {
+    bool ok = it->perm && it->tmp;
+    if (ok && c->prefetch && it->batches > 0) {
+        it->wperm = malloc((size_t)it->n * sizeof *it->wperm);
+        it->wtmp = malloc((size_t)d->sample_len * sizeof *it->wtmp);
+        it->wperm_epoch = -1;
+        ok = it->wperm && it->wtmp;
+        for (int i = 0; ok && i < QUEUE_LEN; i++) {
+            it->ring[i].images = malloc((size_t)(c->batch_size * d->sample_len) * sizeof(float));
+            it->ring[i].labels = malloc((size_t)c->batch_size * sizeof(int32_t));
+            ok = it->ring[i].images && it->ring[i].labels;
+        }
+        if (ok) {
+            pthread_mutex_init(&it->mu, NULL);
+            pthread_cond_init(&it->cv, NULL);
+            /* Without a thread the iterator still works, producing on the caller's. */
+            if (pthread_create(&it->worker, NULL, worker_main, it) == 0) {
+                it->threaded = true;
+            } else {
+                pthread_mutex_destroy(&it->mu);
+                pthread_cond_destroy(&it->cv);
+            }
+        }
+    }
+    if (!ok) {
         cnas_iter_free(it);
         cnas_error_set(err, CNAS_ERR_NOMEM, "data: out of memory");
         return NULL;
-    }
-    if (c->prefetch && it->n > 0) {
-        it->wperm = malloc((size_t)it->n * sizeof *it->wperm);
-        it->ahead.images = malloc((size_t)(c->batch_size * d->sample_len) * sizeof(float));
-        it->ahead.labels = malloc((size_t)c->batch_size * sizeof(int32_t));
-        it->wperm_epoch = -1;
-        it->ahead.pos.epoch = -1;
-        if (!it->wperm || !it->ahead.images || !it->ahead.labels) {
-            cnas_iter_free(it);
-            cnas_error_set(err, CNAS_ERR_NOMEM, "data: out of memory");
-            return NULL;
-        }
-        pthread_mutex_init(&it->mu, NULL);
-        pthread_cond_init(&it->cv, NULL);
-        if (pthread_create(&it->worker, NULL, worker_main, it) == 0)
-            it->threaded = true;
     }
     return it;
 }
@@ -408,9 +457,13 @@ void cnas_iter_free(cnas_iter *it)
         pthread_cond_destroy(&it->cv);
     }
     free(it->perm);
+    free(it->tmp);
     free(it->wperm);
-    free(it->ahead.images);
-    free(it->ahead.labels);
+    free(it->wtmp);
+    for (int i = 0; i < QUEUE_LEN; i++) {
+        free(it->ring[i].images);
+        free(it->ring[i].labels);
+    }
     free(it);
 }
 
@@ -420,8 +473,9 @@ cnas_iter_pos cnas_iter_position(const cnas_iter *it) { return it->pos; }
 cnas_status cnas_iter_seek(cnas_iter *it, cnas_iter_pos pos, cnas_error *err)
 {
     if (pos.epoch < 0 || pos.batch < 0 || pos.batch > it->batches)
-        return cnas_error_set(err, CNAS_ERR_INVALID, "data: position epoch %lld batch %lld of %lld",
-                              (long long)pos.epoch, (long long)pos.batch, (long long)it->batches);
+        return cnas_error_set(err, CNAS_ERR_INVALID, "data: position epoch %lld batch %lld, "
+                              "expected epoch >= 0 and batch 0 to %lld", (long long)pos.epoch,
+                              (long long)pos.batch, (long long)it->batches);
     it->pos = pos;
     return CNAS_OK;
 }
@@ -431,22 +485,41 @@ cnas_status cnas_iter_begin(cnas_iter *it, int64_t epoch, cnas_error *err)
     return cnas_iter_seek(it, (cnas_iter_pos){epoch, 0}, err);
 }
 
-static void schedule_next(cnas_iter *it, cnas_iter_pos pos)
+/* Take the batch at pos from the ring, restarting the worker there if the ring holds
+ * another sequence. Returns the slot's ret. */
+static int take_prefetched(cnas_iter *it, cnas_iter_pos pos, float *images, int32_t *labels,
+                           int64_t *n, cnas_error *err)
 {
-    if (!it->threaded)
-        return;
-    if (pos.batch >= it->batches) {
-        if (it->c.order != CNAS_ITER_CYCLE)
-            return;
-        pos.epoch++;
-        pos.batch = 0;
-    }
     pthread_mutex_lock(&it->mu);
-    wait_idle(it);
-    it->ahead.pos = pos;
-    it->have_job = true;
+    if (!it->started || !same_pos(pos, it->expect)) {
+        it->gen++;
+        it->started = true;
+        it->count = 0;
+        it->expect = it->want = pos;
+        it->active = true;
+        pthread_cond_broadcast(&it->cv);
+    }
+    while (it->count == 0)
+        pthread_cond_wait(&it->cv, &it->mu);
+    slot *s = &it->ring[it->head];
+    pthread_mutex_unlock(&it->mu);
+    /* The head slot is filled, so the worker writes only the other one. */
+    int ret = s->ret;
+    if (ret < 0) {
+        if (err)
+            *err = s->err;
+        return -1;   /* stays at the head: asking again gives the same error */
+    }
+    memcpy(images, s->images, (size_t)(s->n * it->d->sample_len) * sizeof(float));
+    memcpy(labels, s->labels, (size_t)s->n * sizeof(int32_t));
+    *n = s->n;
+    pthread_mutex_lock(&it->mu);
+    it->head = (it->head + 1) % QUEUE_LEN;
+    it->count--;
+    it->expect = advance(it, pos);
     pthread_cond_broadcast(&it->cv);
     pthread_mutex_unlock(&it->mu);
+    return 1;
 }
 
 int cnas_iter_next(cnas_iter *it, float *images, int32_t *labels, int64_t *n, cnas_error *err)
@@ -458,38 +531,24 @@ int cnas_iter_next(cnas_iter *it, float *images, int32_t *labels, int64_t *n, cn
         it->pos.batch = 0;
     }
     cnas_iter_pos pos = it->pos;
-    bool done = false;
     if (it->threaded) {
-        pthread_mutex_lock(&it->mu);
-        wait_idle(it);
-        if (it->ahead.pos.epoch == pos.epoch && it->ahead.pos.batch == pos.batch) {
-            if (it->ahead.ret < 0) {
-                pthread_mutex_unlock(&it->mu);
-                *err = it->ahead.err;
-                return -1;
-            }
-            memcpy(images, it->ahead.images, (size_t)(it->ahead.n * it->d->sample_len) * sizeof(float));
-            memcpy(labels, it->ahead.labels, (size_t)it->ahead.n * sizeof(int32_t));
-            *n = it->ahead.n;
-            done = true;
-        }
-        pthread_mutex_unlock(&it->mu);
-    }
-    if (!done) {
+        if (take_prefetched(it, pos, images, labels, n, err) < 0)
+            return -1;
+    } else {
         if (it->perm_epoch != pos.epoch) {
             make_perm(it, pos.epoch, it->perm);
             it->perm_epoch = pos.epoch;
         }
         slot s = {.images = images, .labels = labels};
-        produce(it, pos, it->perm, &s);
+        produce(it, pos, it->perm, it->tmp, &s);
         if (s.ret < 0) {
-            *err = s.err;
+            if (err)
+                *err = s.err;
             return -1;
         }
         *n = s.n;
     }
     it->pos.batch++;
-    schedule_next(it, it->pos);
     return 1;
 }
 

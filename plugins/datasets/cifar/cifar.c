@@ -30,7 +30,11 @@ static cnas_status read_file(cifar *c, int split, const char *path, int label_by
     if (!f)
         return cnas_error_set(err, CNAS_ERR_IO, "cifar: cannot open %s: %s", path, strerror(errno));
     struct stat st;
-    fstat(fileno(f), &st);
+    if (fstat(fileno(f), &st) != 0) {
+        int e = errno;
+        fclose(f);
+        return cnas_error_set(err, CNAS_ERR_IO, "cifar: cannot stat %s: %s", path, strerror(e));
+    }
     int64_t rec = label_bytes + PIXELS;
     if (st.st_size == 0 || st.st_size % rec != 0) {
         fclose(f);

@@ -15,6 +15,15 @@ typedef struct synth {
     uint64_t seed;
 } synth;
 
+/* splitmix64 of (seed, sample): distinct seeds never share a sample's stream. */
+static uint64_t sample_key(uint64_t seed, uint64_t sample)
+{
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull ^ (sample + 0x632BE59BD9B4E019ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 static cnas_status synth_open(const cnas_params *p, void **self, cnas_error *err)
 {
     synth *s = calloc(1, sizeof *s);
@@ -60,7 +69,7 @@ static cnas_status synth_get(void *self, cnas_split split, int64_t index, float 
         return cnas_error_set(err, CNAS_ERR_INVALID, "synthetic: sample %lld of %lld",
                               (long long)index, (long long)s->n[sp]);
     cnas_rng r;
-    cnas_rng_init(&r, s->seed * 1000003ull + (uint64_t)index * 2ull + (uint64_t)sp, "synthetic");
+    cnas_rng_init(&r, sample_key(s->seed, (uint64_t)index * 2u + (uint64_t)sp), "synthetic");
     int k = (int)cnas_rng_below(&r, (uint32_t)s->classes);
     double theta = M_PI * k / s->classes, freq = 0.5 + 0.25 * (k % 3);
     double phase = 2 * M_PI * cnas_rng_uniform_double(&r);
