@@ -285,6 +285,34 @@ START_TEST(test_gradcheck_passes_a_right_backward_and_catches_a_wrong_one)
 }
 END_TEST
 
+START_TEST(test_keep_releases_everything_else_without_a_tape)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_graph_set_grad_enabled(g, false);
+    cnas_tensor *before = cnas_graph_tensor(g, CNAS_SHAPE(4));
+    cnas_tensor_fill(before, 7.0f);
+    cnas_arena_mark m = cnas_graph_mark(g);
+    for (int k = 0; k < 10; k++)
+        cnas_graph_tensor(g, CNAS_SHAPE(1000));
+    cnas_tensor *y = cnas_graph_tensor(g, CNAS_SHAPE(3, 5));
+    for (int i = 0; i < 15; i++)
+        y->data[i] = (float)i;
+    cnas_tensor *kept = cnas_graph_keep(g, m, y);
+    ck_assert_ptr_nonnull(kept);
+    ck_assert_int_eq(kept->shape[1], 5);
+    for (int i = 0; i < 15; i++)
+        ck_assert_float_eq(kept->data[i], (float)i);
+    /* A tensor from before the mark is returned untouched and nothing is released. */
+    ck_assert_ptr_eq(cnas_graph_keep(g, m, before), before);
+    ck_assert_float_eq(before->data[3], 7.0f);
+    /* The next allocation comes right after the kept tensor. */
+    cnas_tensor *next = cnas_graph_tensor(g, CNAS_SHAPE(1));
+    ck_assert_ptr_eq((char *)next, (char *)kept->data + 64);
+    cnas_graph_free(g);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("graph");
@@ -300,6 +328,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_backward_rejects_a_non_scalar_loss);
     tcase_add_test(tc, test_tensor_new_rejects_bad_shapes_with_a_message);
     tcase_add_test(tc, test_gradcheck_passes_a_right_backward_and_catches_a_wrong_one);
+    tcase_add_test(tc, test_keep_releases_everything_else_without_a_tape);
     suite_add_tcase(s, tc);
     return s;
 }

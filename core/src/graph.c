@@ -168,6 +168,40 @@ void cnas_graph_rewind(cnas_graph *g, cnas_arena_mark m)
     g->cur = m.block;
 }
 
+cnas_tensor *cnas_graph_keep(cnas_graph *g, cnas_arena_mark m, cnas_tensor *t)
+{
+    if (!t || g->grad_enabled || g->err.code || (t->flags & CNAS_T_PERSISTENT))
+        return t;
+    /* Only a tensor allocated after the mark can be kept this way (an op may hand
+     * back one of its inputs, e.g. an identity). */
+    const char *p = (const char *)t;
+    bool after = false;
+    for (size_t b = 0; b < g->n_blocks; b++) {
+        const arena_block *blk = &g->blocks[b];
+        if (p >= blk->mem && p < blk->mem + blk->cap) {
+            after = b > m.block || (b == m.block && (size_t)(p - blk->mem) >= m.offset);
+            break;
+        }
+    }
+    if (!after)
+        return t;
+    /* Allocation order is address order within a block and block order across
+     * blocks, so the new struct and data land at or before the old ones: copy the
+     * struct aside, rewind, re-allocate, memmove the data down, then write the struct. */
+    cnas_tensor saved = *t;
+    size_t bytes = (size_t)saved.numel * sizeof(float);
+    cnas_graph_rewind(g, m);
+    cnas_tensor *nt = cnas_graph_alloc(g, sizeof *nt);
+    float *nd = nt ? cnas_graph_alloc(g, bytes) : NULL;
+    if (!nd)
+        return NULL;
+    memmove(nd, saved.data, bytes);
+    saved.data = nd;
+    saved.grad = NULL;
+    *nt = saved;
+    return nt;
+}
+
 static cnas_tensor *new_step_tensor(cnas_graph *g, int ndim, const int64_t *shape, bool zero)
 {
     if (g->err.code)

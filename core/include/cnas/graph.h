@@ -96,6 +96,12 @@ typedef struct cnas_arena_mark { size_t block; size_t offset; } cnas_arena_mark;
 cnas_arena_mark cnas_graph_mark(const cnas_graph *g);
 void cnas_graph_rewind(cnas_graph *g, cnas_arena_mark m);
 
+/* Without a tape (recording off), keep only `t` of everything allocated since
+ * `m`: t moves down to the mark and the rest of the arena is released. Lets
+ * evaluation of a large network run in the memory of its widest layer. Returns
+ * the moved tensor; with recording on it returns t unchanged. */
+cnas_tensor *cnas_graph_keep(cnas_graph *g, cnas_arena_mark m, cnas_tensor *t);
+
 /* True when an op with these inputs must record a node (recording on and some
  * input requires a gradient). NULL inputs are ignored. */
 bool cnas_graph_should_record(const cnas_graph *g, int n_in, cnas_tensor *const *in);

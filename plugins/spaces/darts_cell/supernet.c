@@ -486,9 +486,13 @@ cnas_tensor *dc_forward(void *self, cnas_graph *g, cnas_tensor *x, const cnas_sp
             int n = 0;
             for (int j = 0; j < i + 2; j++) {
                 int none;
+                /* Without a tape an edge's intermediate tensors die with it. */
+                cnas_arena_mark mark = cnas_graph_mark(g);
                 cnas_tensor *y = edge_forward(&f, &cell->edges[dc_edge_index(i, j)], states[j],
                                               &none);
                 if (!y && !none)
+                    return NULL;
+                if (y && !(y = cnas_graph_keep(g, mark, y)))
                     return NULL;
                 if (y)
                     terms[n++] = y;
