@@ -63,19 +63,32 @@ static cnas_status put(cnas_ini *ini, const char *section, const char *key, cons
     return CNAS_OK;
 }
 
-static cnas_status load_into(cnas_ini *ini, const char *path, int depth, cnas_error *err)
+static cnas_status load_into(cnas_ini *ini, const char *path, char **stack, int depth,
+                             cnas_error *err)
 {
-    if (depth > 16)
-        return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: includes nest more than 16 deep (a cycle?)",
-                              path);
-    FILE *probe = fopen(path, "r");
-    if (!probe)
+    if (depth >= 16)
+        return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: includes nest more than 16 deep", path);
+    char *real = realpath(path, NULL);
+    for (int i = 0; real && i < depth; i++)
+        if (strcmp(stack[i], real) == 0) {
+            cnas_error_set(err, CNAS_ERR_CONFIG, "%s: include cycle: %s includes it again", path,
+                           stack[depth - 1]);
+            free(real);
+            return CNAS_ERR_CONFIG;
+        }
+    stack[depth] = real;
+    cnas_status st = CNAS_OK;
+    FILE *probe = real ? fopen(path, "r") : NULL;
+    if (!probe) {
+        free(real);
         return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: cannot read: %s", path, strerror(errno));
+    }
     fclose(probe);
     dictionary *d = iniparser_load(path);
-    if (!d)
+    if (!d) {
+        free(real);
         return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: not a valid INI file", path);
-    cnas_status st = CNAS_OK;
+    }
     /* Includes first, so this file's keys override them. */
     for (int i = 0; !st && i < d->size; i++) {
         if (!d->key[i] || !d->val[i])
@@ -92,9 +105,7 @@ static cnas_status load_into(cnas_ini *ini, const char *path, int depth, cnas_er
             snprintf(target, sizeof target, "%s/%s", copy ? dirname(copy) : ".", d->val[i]);
             free(copy);
         }
-        st = load_into(ini, target, depth + 1, err);
-        if (st)
-            cnas_error_prefix(err, "%s: include", path);
+        st = load_into(ini, target, stack, depth + 1, err);
     }
     for (int i = 0; !st && i < d->size; i++) {
         if (!d->key[i] || !d->val[i])
@@ -117,6 +128,7 @@ static cnas_status load_into(cnas_ini *ini, const char *path, int depth, cnas_er
         st = put(ini, section, colon + 1, d->val[i], path, err);
     }
     iniparser_freedict(d);
+    free(real);
     return st;
 }
 
@@ -128,7 +140,8 @@ cnas_ini *cnas_ini_load(const char *path, cnas_error *err)
         cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
         return NULL;
     }
-    if (load_into(ini, path, 0, err)) {
+    char *stack[16];
+    if (load_into(ini, path, stack, 0, err)) {
         cnas_ini_free(ini);
         return NULL;
     }

@@ -373,6 +373,8 @@ static cnas_status darts_run(void *self, cnas_error *err)
             env->metric(env, "lr", lr);
             env->metric(env, "train_loss", loss);
             env->metric(env, "train_acc", (double)train.correct / (double)train.x->shape[0]);
+            env->metric(env, "step_mb", (double)cnas_graph_peak_bytes(d->g) / (1 << 20));
+            env->metric(env, "arena_blocks", (double)cnas_graph_block_allocs(d->g));
             d->step++;
             env->end_step(env, d->epoch, d->step);
             if ((st = env->checkpoint_point(env, d->epoch, d->step, false, err)))

@@ -1,0 +1,68 @@
+/* Deliberately broken plugins for the loader tests: one build per -DBREAK_... flag. */
+#include <cnas/cnas.h>
+
+static cnas_status noop_open(const cnas_params *p, void **self, cnas_error *err)
+{
+    (void)p;
+    (void)err;
+    *self = NULL;
+    return CNAS_OK;
+}
+static void noop_close(void *self) { (void)self; }
+static cnas_status noop_info(void *self, cnas_dataset_info *i, cnas_error *err)
+{
+    (void)self;
+    (void)i;
+    (void)err;
+    return CNAS_OK;
+}
+static cnas_status noop_get(void *self, cnas_split s, int64_t k, float *x, int32_t *y, cnas_error *err)
+{
+    (void)self, (void)s, (void)k, (void)x, (void)y, (void)err;
+    return CNAS_OK;
+}
+
+static const cnas_dataset_vtable vt = {sizeof vt, noop_open, noop_close, noop_info, noop_get};
+
+__attribute__((unused)) static const cnas_component components[] = {
+    {sizeof(cnas_component), CNAS_KIND_DATASET, "broken_data", "a dataset", NULL, 0, &vt},
+#ifdef BREAK_DUPLICATE
+    {sizeof(cnas_component), CNAS_KIND_DATASET, "broken_data", "the same name again", NULL, 0, &vt},
+#endif
+};
+
+#ifdef BREAK_INIT
+static cnas_status failing_init(cnas_error *err)
+{
+    return cnas_error_set(err, CNAS_ERR_UNSUPPORTED, "this machine lacks the frobnicator");
+}
+#define INIT failing_init
+#else
+#define INIT NULL
+#endif
+
+#ifndef BREAK_NO_ENTRY
+CNAS_EXPORT const cnas_plugin_desc *cnas_plugin_entry(void);
+CNAS_EXPORT const cnas_plugin_desc *cnas_plugin_entry(void)
+{
+    static cnas_plugin_desc d = {sizeof(cnas_plugin_desc), CNAS_ABI_MAJOR, CNAS_ABI_MINOR,
+                                 PLUGIN_NAME, "1.0.0", "a broken plugin", "MIT", components,
+                                 CNAS_COUNT_OF(components), INIT};
+#ifdef BREAK_MAJOR
+    d.abi_major = CNAS_ABI_MAJOR + 1;
+#endif
+#ifdef BREAK_MINOR
+    d.abi_minor = CNAS_ABI_MINOR + 1;
+#endif
+#ifdef BREAK_SIZE
+    d.size = 4;
+#endif
+#ifdef BREAK_NO_NAME
+    d.name = NULL;
+#endif
+#ifdef BREAK_NO_VERSION
+    d.version = NULL;
+#endif
+    return &d;
+}
+#endif
