@@ -7,6 +7,7 @@ import re
 import sys
 
 CHECKS = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
+PLAIN = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
 passed = failed = 0
 for path in sys.argv[1:]:
     try:
@@ -17,8 +18,16 @@ for path in sys.argv[1:]:
         continue
     for line in lines:
         rec = json.loads(line)
-        m = CHECKS.search(rec.get("stdout", "") or "")
-        if m:
+        out = rec.get("stdout", "") or ""
+        m = CHECKS.search(out)
+        p = PLAIN.search(out)
+        if p and not m:
+            n, f = map(int, p.groups())
+            passed += n
+            failed += f
+            if rec.get("result") != "OK" and f == 0:
+                failed += 1
+        elif m:
             n, f, e = map(int, m.groups())
             passed += n - f - e
             failed += f + e

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The cnas command line end to end: exit codes, messages, a real search on generated
+# data, retraining its result, and exact resume after kill -9.
+# Usage: cli.sh CNAS_BINARY BROKEN_PLUGIN_DIR EXAMPLES_DIR
+set -u
+cnas=$1
+broken=$2
+examples=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+pass=0
+fail=0
+
+check() { # name expected_code actual_code [output pattern] [output]
+    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
+    if [ "$got" != "$want" ]; then
+        echo "FAIL $name: exit $got, expected $want"; echo "$out" | head -5; fail=$((fail + 1)); return
+    fi
+    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
+        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | head -5; fail=$((fail + 1)); return
+    fi
+    echo "ok   $name"; pass=$((pass + 1))
+}
+
+out=$("$cnas" 2>&1); check "no command is a usage error" 2 $? "usage: cnas" "$out"
+out=$("$cnas" frobnicate 2>&1); check "an unknown command is a usage error" 2 $? "unknown command 'frobnicate'" "$out"
+out=$("$cnas" --bogus plugins 2>&1); check "an unknown option is a usage error" 2 $? "unknown option '--bogus'" "$out"
+out=$("$cnas" search 2>&1); check "a missing argument is a usage error" 2 $? "expected 1 argument" "$out"
+out=$("$cnas" --version 2>&1); check "--version" 0 $? "^cnas [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.0\)" "$out"
+out=$("$cnas" --help 2>&1); check "--help" 0 $? "resume RUN_DIR" "$out"
+out=$("$cnas" plugins 2>&1); check "plugins lists the built-in plugins" 0 $? "strategy: darts" "$out"
+grep -q "dataset: idx" <<<"$out" && grep -q "space: darts_cell" <<<"$out" && grep -q "op: none, max_pool_3x3" <<<"$out"
+check "plugins lists every kind" 0 $? "" ""
+out=$("$cnas" describe darts 2>&1); check "describe shows keys, defaults and help" 0 $? "arch_learning_rate +float +default 3e-4" "$out"
+out=$("$cnas" describe nothing_like_it 2>&1); check "describe of an unknown name" 2 $? "no component named 'nothing_like_it'" "$out"
+out=$("$cnas" --plugin-path "$broken/broken_abi_major.so" plugins 2>&1); check "a broken plugin on the path is exit 2" 2 $? "broken_abi_major.so.*majors must match" "$out"
+
+cp "$examples/darts-synthetic.ini" good.ini
+out=$("$cnas" check good.ini 2>&1); check "check accepts a good configuration" 0 $? "configuration OK" "$out"
+printf '[run]\nseed = 1\n[dataset]\nuse = synthetic\n[space]\nuse = darts_cell\nlayres = 3\n[strategy]\nuse = darts\n' > typo.ini
+out=$("$cnas" check typo.ini 2>&1); check "an unknown key is exit 2 with a suggestion" 2 $? "typo.ini \[space\] key 'layres': unknown key; did you mean 'layers'\?" "$out"
+out=$("$cnas" check good.ini --set train.epochs=ten 2>&1); check "a wrong type from --set is exit 2" 2 $? "key 'epochs' = 'ten': expected an integer" "$out"
+out=$("$cnas" check good.ini --set strategy.use=nope 2>&1); check "an unknown component is exit 2" 2 $? "no strategy component named 'nope'" "$out"
+out=$("$cnas" check missing.ini 2>&1); check "a missing configuration file is exit 2" 2 $? "missing.ini: cannot read" "$out"
+out=$("$cnas" data good.ini --grid grid.png 2>&1); check "data summarises the dataset" 0 $? "per-class counts" "$out"
+head -c 8 grid.png | od -c | grep -q "P   N   G"; check "data writes a PNG grid" 0 $? "" ""
+printf '[dataset]\nuse = idx\npath = %s/nowhere\n' "$work" > baddata.ini
+out=$("$cnas" data baddata.ini 2>&1); check "a missing dataset file is exit 2 naming it" 2 $? "nowhere/train-images-idx3-ubyte" "$out"
+
+# A real search, then retraining its answer.
+out=$("$cnas" -q search good.ini --set run.out_dir=runs 2>&1); check "search runs to the end" 0 $? "architecture: Genotype\(normal=" "$out"
+for f in arch.txt arch.json normal.dot reduce.dot config.ini manifest.json steps.csv epochs.csv alpha.jsonl log.txt checkpoint.ckpt; do
+    [ -s "runs/darts-synthetic/$f" ] || { echo "FAIL run directory lacks $f"; fail=$((fail + 1)); }
+done
+grep -q '"blas_core"' runs/darts-synthetic/manifest.json; check "the manifest records the BLAS core" 0 $? "" ""
+out=$("$cnas" -q train good.ini --set run.out_dir=runs --set train.epochs=1 --arch runs/darts-synthetic/arch.txt 2>&1)
+check "train retrains the found architecture" 0 $? "test accuracy: 0\.[0-9]+" "$out"
+printf "Genotype(normal=[('sep_conv_9x9', 0)])\n" > bad_arch.txt
+out=$("$cnas" -q train good.ini --set run.out_dir=runs --arch bad_arch.txt 2>&1); check "a bad architecture is exit 2" 2 $? "sep_conv_9x9" "$out"
+out=$("$cnas" resume "$work/nowhere" 2>&1); check "resume of a non-run is exit 2" 2 $? "not a run directory" "$out"
+
+# Exact resume: kill -9 after the first checkpoint, resume, compare with an uninterrupted run.
+"$cnas" -q search good.ini --set run.out_dir=runs --set run.name=full --set train.epochs=3 >/dev/null 2>&1
+"$cnas" -q search good.ini --set run.out_dir=runs --set run.name=killed --set train.epochs=3 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -f runs/killed/checkpoint.ckpt ] && break; sleep 0.05; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+"$cnas" -q resume runs/killed >/dev/null 2>&1; check "resume after kill -9 finishes" 0 $? "" ""
+for f in arch.txt alpha.jsonl steps.csv epochs.csv; do
+    cmp -s runs/full/$f runs/killed/$f; check "resumed $f equals the uninterrupted run's" 0 $? "" ""
+done
+sed -i 's/^seed = 2$/seed = 3/' runs/killed/config.ini
+out=$("$cnas" resume runs/killed 2>&1); check "resume refuses a changed configuration" 2 $? "another configuration.*seed" "$out"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
