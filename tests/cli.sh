@@ -54,6 +54,8 @@ for f in arch.txt arch.json normal.dot reduce.dot config.ini manifest.json steps
     [ -s "runs/darts-synthetic/$f" ] || { echo "FAIL run directory lacks $f"; fail=$((fail + 1)); }
 done
 grep -q '"blas_core"' runs/darts-synthetic/manifest.json; check "the manifest records the BLAS core" 0 $? "" ""
+out=$("$cnas" -q search good.ini --set run.out_dir=runs --set run.name=second --set strategy.order=2 --set train.epochs=1 2>&1)
+check "a second-order search runs through the plugin" 0 $? "architecture: Genotype" "$out"
 out=$("$cnas" -q train good.ini --set run.out_dir=runs --set train.epochs=1 --arch runs/darts-synthetic/arch.txt 2>&1)
 check "train retrains the found architecture" 0 $? "test accuracy: 0\.[0-9]+" "$out"
 printf "Genotype(normal=[('sep_conv_9x9', 0)])\n" > bad_arch.txt
