@@ -1,19 +1,40 @@
 /* 2-D convolution, NCHW, forward and backward. Three paths:
- *   depthwise (groups == C_in == C_out): direct loops over each (n, c) plane; for
- *     every kernel tap the valid output columns are computed once, so the inner loop
- *     has no bounds checks and vectorises (stride 1 reads are contiguous);
- *   pointwise (1x1, stride 1, no padding, one group): one GEMM per sample on the
- *     NCHW planes as they are, no im2col;
+ *   depthwise (groups == C_in == C_out): direct loops over each (n, c) plane. Every
+ *     output row is split into interior columns, where all taps of a kernel row land
+ *     inside the input, and the few border columns. The interior loop runs over output
+ *     columns with the taps unrolled (3x3 and 5x5, stride 1 and 2 are instantiated with
+ *     constant sizes), so it vectorises without bounds checks. The stride-1 input
+ *     gradient is the same correlation with the flipped kernel over dY; the weight
+ *     gradient accumulates per-tap rows, so its inner loop is elementwise too.
+ *   pointwise (1x1, stride 1, no padding, one group): GEMMs on the NCHW planes as
+ *     they are, no im2col;
  *   general: im2col per sample and group, then GEMM; col2im for the input gradient.
- * Work is split over samples (or planes / channels) by OpenMP; each thread calls
- * single-threaded OpenBLAS. Weight gradients are summed from per-thread partial
- * buffers in thread order (or owned per channel), so results are deterministic for
- * a given thread count. Gradients nobody asked for are never computed. */
+ * Work is split over samples, planes or channels by OpenMP; each thread calls
+ * single-threaded OpenBLAS. Nothing depends on the thread count: outputs and input
+ * gradients are per sample, depthwise weight gradients are owned per channel, and
+ * GEMM weight gradients are summed from a fixed number of batch chunks in chunk
+ * order. Gradients nobody asked for are never computed. */
 #include <cnas/ops.h>
 
 #include <cblas.h>
 #include <omp.h>
 #include <string.h>
+
+/* Below this many multiply-adds a call runs on the calling thread. */
+#define CONV_PAR_MIN (1 << 15)
+/* Batch chunks of the GEMM weight gradient, and the most their partial sums may take. */
+#define CONV_WGRAD_CHUNKS 16
+#define CONV_WGRAD_BYTES ((size_t)64 << 20)
+
+/* The depthwise loops are compiled for the x86-64 baseline and for the AVX2 and AVX-512
+ * levels, picked at load time. The build is ISO C (no contraction into FMA) and every
+ * vector lane runs the same operations in the same order, so all clones give bitwise
+ * the same results. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define CONV_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define CONV_CLONES
+#endif
 
 typedef struct conv_geom {
     int64_t N, C, H, W, O, Ho, Wo;
@@ -24,18 +45,15 @@ typedef struct conv_ctx {
     conv_geom g;
 } conv_ctx;
 
-/* ---- depthwise ---------------------------------------------------------------------- */
-
-/* Output columns j whose input column j*s - p + b*d lies in [0, W). */
-static inline void valid_range(int64_t Wo, int64_t W, int s, int p, int off, int64_t *lo, int64_t *hi)
+/* Output columns j whose input column j*s - p + off lies in [0, W). */
+static inline void valid_range(int64_t Wo, int64_t W, int s, int p, int64_t off, int64_t *lo,
+                               int64_t *hi)
 {
     int64_t a = 0, z = Wo;
-    /* j*s - p + off >= 0  ->  j >= ceil((p - off) / s) */
-    int64_t need = p - off;
+    int64_t need = p - off; /* j*s >= p - off */
     if (need > 0)
         a = (need + s - 1) / s;
-    /* j*s - p + off <= W - 1  ->  j <= floor((W - 1 + p - off) / s) */
-    int64_t top = W - 1 + p - off;
+    int64_t top = W - 1 + p - off; /* j*s <= W - 1 + p - off */
     if (top < 0)
         z = 0;
     else if (top / s + 1 < z)
@@ -44,84 +62,176 @@ static inline void valid_range(int64_t Wo, int64_t W, int s, int p, int off, int
     *hi = z > a ? z : a;
 }
 
-static void dw_forward_plane(const conv_geom *g, const float *restrict x, const float *restrict w,
-                             float *restrict y)
+/* ---- depthwise ---------------------------------------------------------------------- */
+
+/* The depthwise kernels read a zero-padded copy of each input plane (per-thread scratch
+ * whose border is zeroed once), so no output row has border columns: every row is one
+ * bounds-free loop. */
+typedef struct dw_pad {
+    int64_t Hp, Wp; /* padded plane; Wp is the row stride the kernels use */
+    int ph, pw;
+} dw_pad;
+
+static dw_pad dw_pad_of(int64_t H, int64_t W, int ph, int pw)
 {
-    memset(y, 0, (size_t)(g->Ho * g->Wo) * sizeof(float));
-    for (int a = 0; a < g->kh; a++)
-        for (int b = 0; b < g->kw; b++) {
-            float wv = w[a * g->kw + b];
-            int64_t jlo, jhi;
-            valid_range(g->Wo, g->W, g->sw, g->pw, b * g->dw, &jlo, &jhi);
-            for (int64_t i = 0; i < g->Ho; i++) {
-                int64_t r = i * g->sh - g->ph + a * g->dh;
-                if (r < 0 || r >= g->H)
-                    continue;
-                const float *xr = x + r * g->W - g->pw + b * g->dw;
-                float *yr = y + i * g->Wo;
-                if (g->sw == 1)
-                    for (int64_t j = jlo; j < jhi; j++)
+    return (dw_pad){H + 2 * ph, W + 2 * pw, ph, pw};
+}
+
+/* The plane x (H x W) as the kernels see it: itself when unpadded, else copied into the
+ * middle of scratch whose border is zero. */
+static const float *dw_padded(const dw_pad *p, const float *x, int64_t H, int64_t W,
+                              float *restrict scratch)
+{
+    if (!p->ph && !p->pw)
+        return x;
+    for (int64_t r = 0; r < H; r++)
+        memcpy(scratch + (r + p->ph) * p->Wp + p->pw, x + r * W, (size_t)W * sizeof(float));
+    return scratch;
+}
+
+/* y[j] = (ACC ? y[j] : init) + Σ_a Σ_b w[a][b] · x[off + a·rs + j·S + b·d] for j < n.
+ * KH, KW, S and ACC are constants at every call site, so the tap loops unroll and the j
+ * loop vectorises; each output keeps its running sum in a register across all taps. */
+static inline __attribute__((always_inline)) void
+taps(int KH, int KW, int S, bool ACC, const float *restrict w, const float *restrict x,
+     int64_t off, int64_t rs, int64_t d, float *restrict y, int64_t n, float init)
+{
+    for (int64_t j = 0; j < n; j++) {
+        float s = ACC ? y[j] : init;
+        for (int a = 0; a < KH; a++)
+            for (int b = 0; b < KW; b++)
+                s += w[a * KW + b] * x[off + a * rs + j * S + b * d];
+        y[j] = s;
+    }
+}
+
+/* y (Ho x Wo) = init + correlation of the padded plane xp with w (kh x kw), or
+ * y += correlation when acc. */
+CONV_CLONES static void dw_plane(const conv_geom *g, const dw_pad *p, const float *restrict xp,
+                     const float *restrict w, float *restrict y, bool acc, float init)
+{
+    int64_t rs = (int64_t)g->dh * p->Wp, d = g->dw, n = g->Wo;
+    int k = g->kh == g->kw ? g->kh : 0, s = g->sw;
+    for (int64_t i = 0; i < g->Ho; i++) {
+        float *yr = y + i * g->Wo;
+        int64_t off = i * g->sh * p->Wp;
+#define DW_CASE(K, S)                                                                     \
+    if (k == K && s == S) {                                                               \
+        if (acc)                                                                          \
+            taps(K, K, S, true, w, xp, off, rs, d, yr, n, 0.0f);                          \
+        else                                                                              \
+            taps(K, K, S, false, w, xp, off, rs, d, yr, n, init);                         \
+        continue;                                                                         \
+    }
+        DW_CASE(3, 1) DW_CASE(3, 2) DW_CASE(5, 1) DW_CASE(5, 2)
+#undef DW_CASE
+        if (!acc)
+            for (int64_t j = 0; j < n; j++)
+                yr[j] = init;
+        for (int a = 0; a < g->kh; a++)
+            for (int b = 0; b < g->kw; b++) {
+                float wv = w[a * g->kw + b];
+                const float *xr = xp + off + a * rs + b * d;
+                if (s == 1)
+                    for (int64_t j = 0; j < n; j++)
                         yr[j] += wv * xr[j];
                 else
-                    for (int64_t j = jlo; j < jhi; j++)
-                        yr[j] += wv * xr[j * g->sw];
+                    for (int64_t j = 0; j < n; j++)
+                        yr[j] += wv * xr[j * s];
             }
-        }
+    }
 }
 
-static void dw_backward_input_plane(const conv_geom *g, const float *restrict dy,
-                                    const float *restrict w, float *restrict dx)
+/* dx (H x W) += dY scattered through the kernel; for strides above 1 and for padding
+ * wider than the kernel, where the input gradient is not a plain correlation. */
+CONV_CLONES static void dw_scatter_plane(const conv_geom *g, const float *restrict dy, const float *restrict w,
+                             float *restrict dx)
 {
     for (int a = 0; a < g->kh; a++)
         for (int b = 0; b < g->kw; b++) {
             float wv = w[a * g->kw + b];
             int64_t jlo, jhi;
-            valid_range(g->Wo, g->W, g->sw, g->pw, b * g->dw, &jlo, &jhi);
+            valid_range(g->Wo, g->W, g->sw, g->pw, (int64_t)b * g->dw, &jlo, &jhi);
             for (int64_t i = 0; i < g->Ho; i++) {
-                int64_t r = i * g->sh - g->ph + a * g->dh;
+                int64_t r = i * g->sh - g->ph + (int64_t)a * g->dh;
                 if (r < 0 || r >= g->H)
                     continue;
-                float *xr = dx + r * g->W - g->pw + b * g->dw;
+                int64_t o = r * g->W - g->pw + (int64_t)b * g->dw;
                 const float *yr = dy + i * g->Wo;
-                if (g->sw == 1)
-                    for (int64_t j = jlo; j < jhi; j++)
-                        xr[j] += wv * yr[j];
-                else
-                    for (int64_t j = jlo; j < jhi; j++)
-                        xr[j * g->sw] += wv * yr[j];
+                for (int64_t j = jlo; j < jhi; j++)
+                    dx[o + j * g->sw] += wv * yr[j];
             }
         }
 }
 
-static void dw_backward_weight_plane(const conv_geom *g, const float *restrict dy,
-                                     const float *restrict x, float *restrict dw)
+/* Four floats as one value (GCC / Clang generic vectors, one SSE register on the x86-64
+ * baseline); v4u is its unaligned-memory view. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v4u __attribute__((vector_size(16), aligned(4)));
+
+static inline __attribute__((always_inline)) v4f load4(const float *p, int S)
 {
-    for (int a = 0; a < g->kh; a++)
-        for (int b = 0; b < g->kw; b++) {
-            int64_t jlo, jhi;
-            valid_range(g->Wo, g->W, g->sw, g->pw, b * g->dw, &jlo, &jhi);
-            float s = 0.0f;
-            for (int64_t i = 0; i < g->Ho; i++) {
-                int64_t r = i * g->sh - g->ph + a * g->dh;
-                if (r < 0 || r >= g->H)
-                    continue;
-                const float *xr = x + r * g->W - g->pw + b * g->dw;
-                const float *yr = dy + i * g->Wo;
-                if (g->sw == 1)
-                    for (int64_t j = jlo; j < jhi; j++)
-                        s += yr[j] * xr[j];
-                else
-                    for (int64_t j = jlo; j < jhi; j++)
-                        s += yr[j] * xr[j * g->sw];
-            }
-            dw[a * g->kw + b] += s;
+    if (S == 1)
+        return *(const v4u *)p;
+    return (v4f){p[0], p[S], p[2 * S], p[3 * S]};
+}
+
+/* acc[b][j] += Σ_i dy[i][j] · xp[off + i·sh·Wp + j·S + b·d] for the KW <= 5 taps of one
+ * kernel row. Columns go in blocks of 8 whose partial sums stay in registers across all
+ * rows i (named variables, two vectors per tap: enough independent chains to hide the
+ * add latency); one dY load feeds KW taps. */
+static inline __attribute__((always_inline)) void
+wg_taps(int KW, int S, const conv_geom *g, int64_t Wp, const float *restrict dy,
+        const float *restrict xp, int64_t off, float *restrict acc)
+{
+    int64_t n = g->Wo, step = (int64_t)g->sh * Wp, d = g->dw, jb = 0;
+    for (; jb + 8 <= n; jb += 8) {
+        v4f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0};
+        v4f b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, b4 = {0};
+        for (int64_t i = 0; i < g->Ho; i++) {
+            const float *yr = dy + i * n + jb;
+            v4f ya = *(const v4u *)yr, yb = *(const v4u *)(yr + 4);
+            const float *xa = xp + off + i * step + jb * S, *xb = xa + 4 * S;
+#define WG_TAP(B, A, Bv)                                                                      if (KW > B) {                                                                                 A += ya * load4(xa + B * d, S);                                                           Bv += yb * load4(xb + B * d, S);                                                      }
+            WG_TAP(0, a0, b0) WG_TAP(1, a1, b1) WG_TAP(2, a2, b2) WG_TAP(3, a3, b3) WG_TAP(4, a4, b4)
+#undef WG_TAP
         }
+        v4f va[5] = {a0, a1, a2, a3, a4}, vb[5] = {b0, b1, b2, b3, b4};
+        for (int b = 0; b < KW; b++) {
+            *(v4u *)(acc + b * n + jb) += va[b];
+            *(v4u *)(acc + b * n + jb + 4) += vb[b];
+        }
+    }
+    for (int64_t j = jb; j < n; j++)
+        for (int b = 0; b < KW; b++) {
+            float s = 0.0f;
+            for (int64_t i = 0; i < g->Ho; i++)
+                s += dy[i * n + j] * xp[off + i * step + j * S + b * d];
+            acc[b * n + j] += s;
+        }
+}
+
+/* acc[a·kw + b][j] += Σ_i dy[i][j] · xp[i·s + a·d][j·s + b·d] on the padded plane: per-tap,
+ * per-column partial sums, summed over j once per channel. */
+CONV_CLONES static void dw_wgrad_plane(const conv_geom *g, const dw_pad *p, const float *restrict dy,
+                           const float *restrict xp, float *restrict acc)
+{
+    int64_t n = g->Wo;
+    for (int a = 0; a < g->kh; a++) {
+        int64_t off = (int64_t)a * g->dh * p->Wp;
+        float *ar = acc + (int64_t)a * g->kw * n;
+#define WG_CASE(K, S)                                                                         if (g->kw == K && g->sw == S) {                                                               wg_taps(K, S, g, p->Wp, dy, xp, off, ar);                                                 continue;                                                                             }
+        WG_CASE(3, 1) WG_CASE(3, 2) WG_CASE(5, 1) WG_CASE(5, 2)
+#undef WG_CASE
+        for (int b = 0; b < g->kw; b++)
+            wg_taps(1, g->sw, g, p->Wp, dy, xp, off + (int64_t)b * g->dw, ar + b * n);
+    }
 }
 
 /* ---- im2col ------------------------------------------------------------------------- */
 
 /* col[(c*kh + a)*kw + b][i*Wo + j] = x[c][i*s - p + a*d][j*s - p + b*d] (0 outside). */
-static void im2col(const conv_geom *g, const float *x, int64_t cg, float *col)
+static void im2col(const conv_geom *g, const float *restrict x, int64_t cg, float *restrict col)
 {
     int64_t hw = g->Ho * g->Wo;
     for (int64_t c = 0; c < cg; c++)
@@ -129,26 +239,30 @@ static void im2col(const conv_geom *g, const float *x, int64_t cg, float *col)
             for (int b = 0; b < g->kw; b++) {
                 float *row = col + ((c * g->kh + a) * g->kw + b) * hw;
                 int64_t jlo, jhi;
-                valid_range(g->Wo, g->W, g->sw, g->pw, b * g->dw, &jlo, &jhi);
+                valid_range(g->Wo, g->W, g->sw, g->pw, (int64_t)b * g->dw, &jlo, &jhi);
                 for (int64_t i = 0; i < g->Ho; i++) {
                     float *out = row + i * g->Wo;
-                    int64_t r = i * g->sh - g->ph + a * g->dh;
+                    int64_t r = i * g->sh - g->ph + (int64_t)a * g->dh;
                     if (r < 0 || r >= g->H) {
                         memset(out, 0, (size_t)g->Wo * sizeof(float));
                         continue;
                     }
-                    const float *xr = x + (c * g->H + r) * g->W - g->pw + b * g->dw;
+                    const float *xr = x + (c * g->H + r) * g->W;
+                    int64_t o = (int64_t)b * g->dw - g->pw;
                     for (int64_t j = 0; j < jlo; j++)
                         out[j] = 0.0f;
-                    for (int64_t j = jlo; j < jhi; j++)
-                        out[j] = xr[j * g->sw];
+                    if (g->sw == 1)
+                        memcpy(out + jlo, xr + o + jlo, (size_t)(jhi - jlo) * sizeof(float));
+                    else
+                        for (int64_t j = jlo; j < jhi; j++)
+                            out[j] = xr[o + j * g->sw];
                     for (int64_t j = jhi; j < g->Wo; j++)
                         out[j] = 0.0f;
                 }
             }
 }
 
-static void col2im_add(const conv_geom *g, const float *col, int64_t cg, float *dx)
+static void col2im_add(const conv_geom *g, const float *restrict col, int64_t cg, float *restrict dx)
 {
     int64_t hw = g->Ho * g->Wo;
     for (int64_t c = 0; c < cg; c++)
@@ -156,15 +270,20 @@ static void col2im_add(const conv_geom *g, const float *col, int64_t cg, float *
             for (int b = 0; b < g->kw; b++) {
                 const float *row = col + ((c * g->kh + a) * g->kw + b) * hw;
                 int64_t jlo, jhi;
-                valid_range(g->Wo, g->W, g->sw, g->pw, b * g->dw, &jlo, &jhi);
+                valid_range(g->Wo, g->W, g->sw, g->pw, (int64_t)b * g->dw, &jlo, &jhi);
                 for (int64_t i = 0; i < g->Ho; i++) {
-                    int64_t r = i * g->sh - g->ph + a * g->dh;
+                    int64_t r = i * g->sh - g->ph + (int64_t)a * g->dh;
                     if (r < 0 || r >= g->H)
                         continue;
-                    float *xr = dx + (c * g->H + r) * g->W - g->pw + b * g->dw;
+                    float *xr = dx + (c * g->H + r) * g->W;
+                    int64_t o = (int64_t)b * g->dw - g->pw;
                     const float *in = row + i * g->Wo;
-                    for (int64_t j = jlo; j < jhi; j++)
-                        xr[j * g->sw] += in[j];
+                    if (g->sw == 1)
+                        for (int64_t j = jlo; j < jhi; j++)
+                            xr[o + j] += in[j];
+                    else
+                        for (int64_t j = jlo; j < jhi; j++)
+                            xr[o + j * g->sw] += in[j];
                 }
             }
 }
@@ -180,7 +299,167 @@ static bool is_pointwise(const conv_geom *g)
            g->groups == 1;
 }
 
+static int64_t conv_macs(const conv_geom *g)
+{
+    return g->N * g->O * g->Ho * g->Wo * (g->C / g->groups) * g->kh * g->kw;
+}
+
 /* ---- backward ------------------------------------------------------------------------ */
+
+static void dw_backward(cnas_graph *gr, const conv_geom *g, const float *x, const float *w,
+                        const float *dy, float *dx, float *dwt)
+{
+    int64_t in_plane = g->H * g->W, out_plane = g->Ho * g->Wo, kk = g->kh * g->kw;
+    bool par = conv_macs(g) >= CONV_PAR_MIN;
+    int nt = omp_get_max_threads();
+    if (dx) {
+        /* Stride 1: dx = dY padded by d·(k-1) - p, correlated with the flipped kernel. */
+        conv_geom t = *g;
+        t.H = g->Ho, t.W = g->Wo, t.Ho = g->H, t.Wo = g->W;
+        t.ph = g->dh * (g->kh - 1) - g->ph;
+        t.pw = g->dw * (g->kw - 1) - g->pw;
+        bool corr = g->sh == 1 && g->sw == 1 && t.ph >= 0 && t.pw >= 0;
+        dw_pad p = dw_pad_of(t.H, t.W, t.ph, t.pw);
+        size_t slice = corr ? (size_t)(p.Hp * p.Wp) : 0;
+        float *wf = corr ? cnas_graph_alloc(gr, (size_t)(g->C * kk) * sizeof(float)) : NULL;
+        float *pad = slice ? cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float)) : NULL;
+        if (corr && (!wf || !pad))
+            return;
+        for (int64_t c = 0; corr && c < g->C; c++)
+            for (int64_t k = 0; k < kk; k++)
+                wf[c * kk + k] = w[c * kk + kk - 1 - k];
+#pragma omp parallel num_threads(nt) if (par)
+        {
+            float *my = pad ? pad + (size_t)omp_get_thread_num() * slice : NULL;
+            if (my)
+                memset(my, 0, slice * sizeof(float));
+#pragma omp for schedule(static)
+            for (int64_t pl = 0; pl < g->N * g->C; pl++) {
+                if (corr)
+                    dw_plane(&t, &p, dw_padded(&p, dy + pl * out_plane, t.H, t.W, my),
+                             wf + (pl % g->C) * kk, dx + pl * in_plane, true, 0.0f);
+                else
+                    dw_scatter_plane(g, dy + pl * out_plane, w + (pl % g->C) * kk, dx + pl * in_plane);
+            }
+        }
+    }
+    if (dwt) {
+        dw_pad p = dw_pad_of(g->H, g->W, g->ph, g->pw);
+        size_t slice = (size_t)(kk * g->Wo + p.Hp * p.Wp);
+        float *scratch = cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float));
+        if (!scratch)
+            return;
+        /* Each channel's gradient is owned by one thread and summed over the batch in
+         * sample order: no cross-thread reduction. */
+#pragma omp parallel num_threads(nt) if (par)
+        {
+            float *acc = scratch + (size_t)omp_get_thread_num() * slice;
+            float *my = acc + kk * g->Wo;
+            memset(my, 0, (size_t)(p.Hp * p.Wp) * sizeof(float));
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < g->C; c++) {
+                memset(acc, 0, (size_t)(kk * g->Wo) * sizeof(float));
+                for (int64_t k = 0; k < g->N; k++) {
+                    int64_t pl = k * g->C + c;
+                    dw_wgrad_plane(g, &p, dy + pl * out_plane,
+                                   dw_padded(&p, x + pl * in_plane, g->H, g->W, my), acc);
+                }
+                for (int64_t t = 0; t < kk; t++) {
+                    double s = 0.0;
+                    for (int64_t j = 0; j < g->Wo; j++)
+                        s += acc[t * g->Wo + j];
+                    dwt[c * kk + t] += (float)s;
+                }
+            }
+        }
+    }
+}
+
+/* Input gradient of the GEMM paths: per sample, dcol = W_gᵀ · dY_g, then col2im. */
+static void gemm_backward_input(cnas_graph *gr, const conv_geom *g, const float *w,
+                                const float *dy, float *dx)
+{
+    int64_t cg = g->C / g->groups, og = g->O / g->groups, kdim = cg * g->kh * g->kw;
+    int64_t in_plane = g->H * g->W, out_plane = g->Ho * g->Wo;
+    bool point = is_pointwise(g);
+    int nt = omp_get_max_threads();
+    size_t slice = (size_t)(kdim * out_plane);
+    float *dcol = point ? NULL : cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float));
+    if (!point && !dcol)
+        return;
+#pragma omp parallel num_threads(nt) if (conv_macs(g) >= CONV_PAR_MIN)
+    {
+        float *my = dcol ? dcol + (size_t)omp_get_thread_num() * slice : NULL;
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < g->N; k++)
+            for (int grp = 0; grp < g->groups; grp++) {
+                const float *wg = w + grp * og * kdim;
+                const float *dys = dy + (k * g->O + grp * og) * out_plane;
+                float *dxs = dx + (k * g->C + grp * cg) * in_plane;
+                if (point) {
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim,
+                                (int)out_plane, (int)og, 1.0f, wg, (int)kdim, dys,
+                                (int)out_plane, 1.0f, dxs, (int)out_plane);
+                } else {
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim,
+                                (int)out_plane, (int)og, 1.0f, wg, (int)kdim, dys,
+                                (int)out_plane, 0.0f, my, (int)out_plane);
+                    col2im_add(g, my, cg, dxs);
+                }
+            }
+    }
+}
+
+/* Weight gradient of the GEMM paths: dW_g = Σ_n dY_g[n] · col[n]ᵀ. The batch is cut into
+ * a number of chunks that depends on the shapes only; each chunk sums its samples in
+ * order into its own partial buffer and the partials are added in chunk order, so the
+ * result is the same for any thread count. */
+static void gemm_backward_weight(cnas_graph *gr, const conv_geom *g, const float *x,
+                                 const float *dy, float *dwt)
+{
+    int64_t cg = g->C / g->groups, og = g->O / g->groups, kdim = cg * g->kh * g->kw;
+    int64_t in_plane = g->H * g->W, out_plane = g->Ho * g->Wo;
+    int64_t len = g->O * kdim;
+    bool point = is_pointwise(g);
+    int64_t K = g->N < CONV_WGRAD_CHUNKS ? g->N : CONV_WGRAD_CHUNKS;
+    int64_t fit = (int64_t)(CONV_WGRAD_BYTES / ((size_t)len * sizeof(float)));
+    if (K > fit)
+        K = fit > 1 ? fit : 1;
+    int nt = omp_get_max_threads();
+    size_t slice = (size_t)(kdim * out_plane);
+    float *col = point ? NULL : cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float));
+    float *part = cnas_graph_alloc(gr, (size_t)K * (size_t)len * sizeof(float));
+    if ((!point && !col) || !part)
+        return;
+    memset(part, 0, (size_t)K * (size_t)len * sizeof(float));
+#pragma omp parallel num_threads(nt) if (conv_macs(g) >= CONV_PAR_MIN)
+    {
+        float *my = col ? col + (size_t)omp_get_thread_num() * slice : NULL;
+#pragma omp for schedule(static)
+        for (int64_t ch = 0; ch < K; ch++) {
+            float *pc = part + ch * len;
+            for (int64_t k = g->N * ch / K; k < g->N * (ch + 1) / K; k++)
+                for (int grp = 0; grp < g->groups; grp++) {
+                    const float *src = x + (k * g->C + grp * cg) * in_plane;
+                    if (!point) {
+                        im2col(g, src, cg, my);
+                        src = my;
+                    }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)og, (int)kdim,
+                                (int)out_plane, 1.0f, dy + (k * g->O + grp * og) * out_plane,
+                                (int)out_plane, src, (int)out_plane, 1.0f, pc + grp * og * kdim,
+                                (int)kdim);
+                }
+        }
+    }
+#pragma omp parallel for schedule(static) if (len * K >= CONV_PAR_MIN)
+    for (int64_t i = 0; i < len; i++) {
+        float s = 0.0f;
+        for (int64_t ch = 0; ch < K; ch++)
+            s += part[ch * len + i];
+        dwt[i] += s;
+    }
+}
 
 static void conv_backward(cnas_graph *gr, cnas_node *n)
 {
@@ -194,9 +473,9 @@ static void conv_backward(cnas_graph *gr, cnas_node *n)
         return;
     if (b && cnas_tensor_requires_grad(b) && !(db = cnas_graph_grad(gr, b)))
         return;
-    int64_t in_plane = g->H * g->W, out_plane = g->Ho * g->Wo;
+    int64_t out_plane = g->Ho * g->Wo;
     if (db) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (g->N * g->O * out_plane >= CONV_PAR_MIN)
         for (int64_t o = 0; o < g->O; o++) {
             double s = 0.0;
             for (int64_t k = 0; k < g->N; k++)
@@ -207,85 +486,58 @@ static void conv_backward(cnas_graph *gr, cnas_node *n)
     }
     if (!dx && !dw)
         return;
-    if (is_depthwise(g)) {
-        int kk = g->kh * g->kw;
-        if (dx) {
-#pragma omp parallel for schedule(static)
-            for (int64_t p = 0; p < g->N * g->C; p++)
-                dw_backward_input_plane(g, dy + p * out_plane, w->data + (p % g->C) * kk,
-                                        dx + p * in_plane);
-        }
-        if (dw) {
-#pragma omp parallel for schedule(static)
-            for (int64_t c = 0; c < g->C; c++)
-                for (int64_t k = 0; k < g->N; k++)
-                    dw_backward_weight_plane(g, dy + (k * g->C + c) * out_plane,
-                                             x->data + (k * g->C + c) * in_plane, dw + c * kk);
-        }
-        return;
-    }
-    int64_t cg = g->C / g->groups, og = g->O / g->groups;
-    int64_t kdim = cg * g->kh * g->kw;
-    int nt = omp_get_max_threads();
-    bool point = is_pointwise(g);
     cnas_arena_mark mark = cnas_graph_mark(gr);
-    float *col = point ? NULL : cnas_graph_alloc(gr, (size_t)nt * (size_t)(kdim * out_plane) * sizeof(float));
-    float *dcol = point || !dx ? NULL : cnas_graph_alloc(gr, (size_t)nt * (size_t)(kdim * out_plane) * sizeof(float));
-    float *part = dw ? cnas_graph_alloc(gr, (size_t)nt * (size_t)w->numel * sizeof(float)) : NULL;
-    if ((!point && (!col || (dx && !dcol))) || (dw && !part))
-        return;
-    if (part)
-        memset(part, 0, (size_t)nt * (size_t)w->numel * sizeof(float));
-#pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num();
-        float *mycol = col ? col + (size_t)t * (size_t)(kdim * out_plane) : NULL;
-        float *mydcol = dcol ? dcol + (size_t)t * (size_t)(kdim * out_plane) : NULL;
-        float *mydw = part ? part + (size_t)t * (size_t)w->numel : NULL;
-#pragma omp for schedule(static)
-        for (int64_t k = 0; k < g->N; k++)
-            for (int grp = 0; grp < g->groups; grp++) {
-                const float *xs = x->data + (k * g->C + grp * cg) * in_plane;
-                const float *dys = dy + (k * g->O + grp * og) * out_plane;
-                const float *wg = w->data + grp * og * kdim;
-                const float *src = xs;
-                if (!point && mydw) {
-                    im2col(g, xs, cg, mycol);
-                    src = mycol;
-                }
-                if (mydw) /* dW_g += dY_g · colᵀ */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)og, (int)kdim,
-                                (int)out_plane, 1.0f, dys, (int)out_plane, src, (int)out_plane,
-                                1.0f, mydw + grp * og * kdim, (int)kdim);
-                if (dx) { /* dcol = W_gᵀ · dY_g */
-                    float *dxs = dx + (k * g->C + grp * cg) * in_plane;
-                    if (point) {
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim,
-                                    (int)out_plane, (int)og, 1.0f, wg, (int)kdim, dys,
-                                    (int)out_plane, 1.0f, dxs, (int)out_plane);
-                    } else {
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kdim,
-                                    (int)out_plane, (int)og, 1.0f, wg, (int)kdim, dys,
-                                    (int)out_plane, 0.0f, mydcol, (int)out_plane);
-                        col2im_add(g, mydcol, cg, dxs);
-                    }
-                }
-            }
-    }
-    if (dw) {
-        int64_t len = w->numel;
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < len; i++) {
-            float s = 0.0f;
-            for (int t = 0; t < nt; t++)
-                s += part[(size_t)t * (size_t)len + (size_t)i];
-            dw[i] += s;
-        }
+    if (is_depthwise(g)) {
+        dw_backward(gr, g, x->data, w->data, dy, dx, dw);
+    } else {
+        if (dx)
+            gemm_backward_input(gr, g, w->data, dy, dx);
+        if (dw)
+            gemm_backward_weight(gr, g, x->data, dy, dw);
     }
     cnas_graph_rewind(gr, mark);
 }
 
 /* ---- forward --------------------------------------------------------------------------- */
+
+static bool gemm_forward(cnas_graph *gr, const conv_geom *g, const float *x, const float *w,
+                         const float *b, float *y)
+{
+    int64_t cg = g->C / g->groups, og = g->O / g->groups, kdim = cg * g->kh * g->kw;
+    int64_t in_plane = g->H * g->W, out_plane = g->Ho * g->Wo;
+    bool point = is_pointwise(g);
+    int nt = omp_get_max_threads();
+    size_t slice = (size_t)(kdim * out_plane);
+    cnas_arena_mark mark = cnas_graph_mark(gr);
+    float *col = point ? NULL : cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float));
+    if (!point && !col)
+        return false;
+#pragma omp parallel num_threads(nt) if (conv_macs(g) >= CONV_PAR_MIN)
+    {
+        float *my = col ? col + (size_t)omp_get_thread_num() * slice : NULL;
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < g->N; k++) {
+            for (int grp = 0; grp < g->groups; grp++) {
+                const float *src = x + (k * g->C + grp * cg) * in_plane;
+                if (!point) {
+                    im2col(g, src, cg, my);
+                    src = my;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)og, (int)out_plane,
+                            (int)kdim, 1.0f, w + grp * og * kdim, (int)kdim, src, (int)out_plane,
+                            0.0f, y + (k * g->O + grp * og) * out_plane, (int)out_plane);
+            }
+            /* Bias while the sample's output is still in cache. */
+            for (int64_t o = 0; b && o < g->O; o++) {
+                float *yp = y + (k * g->O + o) * out_plane;
+                for (int64_t t = 0; t < out_plane; t++)
+                    yp[t] += b[o];
+            }
+        }
+    }
+    cnas_graph_rewind(gr, mark);
+    return true;
+}
 
 cnas_tensor *cnas_conv2d(cnas_graph *gr, cnas_tensor *x, cnas_tensor *w, cnas_tensor *b,
                          const cnas_conv2d_params *p)
@@ -318,67 +570,54 @@ cnas_tensor *cnas_conv2d(cnas_graph *gr, cnas_tensor *x, cnas_tensor *w, cnas_te
         return cnas_graph_fail(gr, CNAS_ERR_INVALID, "conv2d: stride %dx%d, padding %dx%d, "
                                "dilation %dx%d, groups %d; expected positive values and "
                                "non-negative padding", g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups);
-    if (g.C % g.groups || g.O % g.groups || w->shape[1] * g.groups != g.C)
+    if (g.C % g.groups || w->shape[1] * g.groups != g.C)
         return cnas_graph_fail(gr, CNAS_ERR_SHAPE, "conv2d: input %s has %lld channels but weight "
                                "%s expects %lld (groups %d)", cnas_shape_str(x, sx, sizeof sx),
                                (long long)g.C, cnas_shape_str(w, sw_, sizeof sw_),
                                (long long)(w->shape[1] * g.groups), g.groups);
-    if (b && (b->numel != g.O))
-        return cnas_graph_fail(gr, CNAS_ERR_SHAPE, "conv2d: bias %s for %lld output channels",
-                               cnas_shape_str(b, sb, sizeof sb), (long long)g.O);
+    if (g.O % g.groups)
+        return cnas_graph_fail(gr, CNAS_ERR_SHAPE, "conv2d: weight %s has %lld output channels, "
+                               "not divisible by groups %d", cnas_shape_str(w, sw_, sizeof sw_),
+                               (long long)g.O, g.groups);
+    if (b && (b->ndim != 1 || b->numel != g.O))
+        return cnas_graph_fail(gr, CNAS_ERR_SHAPE, "conv2d: bias %s for weight %s, expected [%lld]",
+                               cnas_shape_str(b, sb, sizeof sb), cnas_shape_str(w, sw_, sizeof sw_),
+                               (long long)g.O);
     g.Ho = cnas_conv_out_size(g.H, g.kh, g.sh, g.ph, g.dh);
     g.Wo = cnas_conv_out_size(g.W, g.kw, g.sw, g.pw, g.dw);
     if (g.Ho < 1 || g.Wo < 1)
-        return cnas_graph_fail(gr, CNAS_ERR_SHAPE, "conv2d: kernel %dx%d (dilation %d) does not "
-                               "fit input %s with padding %dx%d", g.kh, g.kw, g.dh,
-                               cnas_shape_str(x, sx, sizeof sx), g.ph, g.pw);
+        return cnas_graph_fail(gr, CNAS_ERR_SHAPE, "conv2d: kernel %dx%d (dilation %dx%d, stride "
+                               "%dx%d) does not fit input %s with padding %dx%d: output %lldx%lld",
+                               g.kh, g.kw, g.dh, g.dw, g.sh, g.sw, cnas_shape_str(x, sx, sizeof sx),
+                               g.ph, g.pw, (long long)g.Ho, (long long)g.Wo);
     int64_t shape[4] = {g.N, g.O, g.Ho, g.Wo};
     cnas_tensor *y = cnas_graph_tensor(gr, 4, shape);
     if (!y)
         return NULL;
     int64_t in_plane = g.H * g.W, out_plane = g.Ho * g.Wo;
+    const float *bias = b ? b->data : NULL;
     if (is_depthwise(&g)) {
-        int kk = g.kh * g.kw;
-#pragma omp parallel for schedule(static)
-        for (int64_t pl = 0; pl < g.N * g.C; pl++)
-            dw_forward_plane(&g, x->data + pl * in_plane, w->data + (pl % g.C) * kk,
-                             y->data + pl * out_plane);
-    } else {
-        int64_t cg = g.C / g.groups, og = g.O / g.groups, kdim = cg * g.kh * g.kw;
-        bool point = is_pointwise(&g);
+        int64_t kk = g.kh * g.kw;
+        dw_pad pad = dw_pad_of(g.H, g.W, g.ph, g.pw);
+        size_t slice = (size_t)(pad.Hp * pad.Wp);
         int nt = omp_get_max_threads();
         cnas_arena_mark mark = cnas_graph_mark(gr);
-        float *col = point ? NULL
-                           : cnas_graph_alloc(gr, (size_t)nt * (size_t)(kdim * out_plane) * sizeof(float));
-        if (!point && !col)
+        float *scratch = cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float));
+        if (!scratch)
             return NULL;
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) if (conv_macs(&g) >= CONV_PAR_MIN)
         {
-            float *mycol = col ? col + (size_t)omp_get_thread_num() * (size_t)(kdim * out_plane) : NULL;
+            float *my = scratch + (size_t)omp_get_thread_num() * slice;
+            memset(my, 0, slice * sizeof(float));
 #pragma omp for schedule(static)
-            for (int64_t k = 0; k < g.N; k++)
-                for (int grp = 0; grp < g.groups; grp++) {
-                    const float *xs = x->data + (k * g.C + grp * cg) * in_plane;
-                    if (!point) {
-                        im2col(&g, xs, cg, mycol);
-                        xs = mycol;
-                    }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)og, (int)out_plane,
-                                (int)kdim, 1.0f, w->data + grp * og * kdim, (int)kdim, xs,
-                                (int)out_plane, 0.0f, y->data + (k * g.O + grp * og) * out_plane,
-                                (int)out_plane);
-                }
+            for (int64_t pl = 0; pl < g.N * g.C; pl++)
+                dw_plane(&g, &pad, dw_padded(&pad, x->data + pl * in_plane, g.H, g.W, my),
+                         w->data + (pl % g.C) * kk, y->data + pl * out_plane, false,
+                         bias ? bias[pl % g.C] : 0.0f);
         }
         cnas_graph_rewind(gr, mark);
-    }
-    if (b) {
-#pragma omp parallel for schedule(static)
-        for (int64_t pl = 0; pl < g.N * g.O; pl++) {
-            float bv = b->data[pl % g.O];
-            float *yp = y->data + pl * out_plane;
-            for (int64_t t = 0; t < out_plane; t++)
-                yp[t] += bv;
-        }
+    } else if (!gemm_forward(gr, &g, x->data, w->data, bias, y->data)) {
+        return NULL;
     }
     cnas_tensor *in[3] = {x, w, b};
     if (cnas_graph_should_record(gr, 3, in)) {
