@@ -13,14 +13,14 @@ int cmd_data(const host_options *o)
     opened_data od = {0};
     int code = EXIT_OK;
     if (session_open(&s, o->args[0], o, false, &err) || open_data(&s, &od, false, &err)) {
-        fprintf(stderr, "cnas data: %s\n", err.msg);
+        host_print_error("data", &err);
         code = host_exit_code(err.code);
     } else if (cnas_data_summary(od.data, stdout, &err)) {
-        fprintf(stderr, "cnas data: %s\n", err.msg);
+        host_print_error("data", &err);
         code = host_exit_code(err.code);
     } else if (o->grid_file) {
         if (cnas_data_write_grid_png(od.data, o->grid_file, 8, &err)) {
-            fprintf(stderr, "cnas data: %s\n", err.msg);
+            host_print_error("data", &err);
             code = host_exit_code(err.code);
         } else {
             printf("wrote %s (8 training samples per class, one row per class)\n", o->grid_file);

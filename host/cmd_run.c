@@ -207,12 +207,13 @@ static int run(const host_options *o, cnas_run_kind kind, const char *config_pat
     int code = EXIT_OK;
     const char *what = kind == CNAS_RUN_SEARCH ? "search" : "train";
     bool started = false;
+    /* The session keeps a pointer to its configuration's path: it lives as long as s. */
+    char resume_config[4200];
 
     if (resume_dir) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/config.ini", resume_dir);
+        snprintf(resume_config, sizeof resume_config, "%s/config.ini", resume_dir);
         snprintf(run_dir, sizeof run_dir, "%s", resume_dir);
-        st = session_open(&s, path, o, kind == CNAS_RUN_TRAIN, &err);
+        st = session_open(&s, resume_config, o, kind == CNAS_RUN_TRAIN, &err);
     } else {
         st = session_open(&s, config_path, o, kind == CNAS_RUN_TRAIN, &err);
     }
@@ -268,8 +269,11 @@ static int run(const host_options *o, cnas_run_kind kind, const char *config_pat
         snprintf(path, sizeof path, "%s/log.txt", run_dir);
         st = cnas_log_open_file(path, &err);
     }
-    if (!st)
+    if (!st) {
+        /* Again, now that log.txt is open: the run's log records the defaults it took. */
+        session_log_defaults(&s, kind == CNAS_RUN_TRAIN, 3);
         st = write_manifest(run_dir, &s, resume_dir ? "resume" : what, threads, &err);
+    }
     cnas_run_result res;
     memset(&res, 0, sizeof res);
     if (!st) {
@@ -339,7 +343,7 @@ static int run(const host_options *o, cnas_run_kind kind, const char *config_pat
         if (started)
             cnas_log(0, "%s", err.msg);
         else
-            fprintf(stderr, "cnas %s: %s\n", resume_dir ? "resume" : what, err.msg);
+            host_print_error(resume_dir ? "resume" : what, &err);
         code = started && st != CNAS_ERR_CONFIG && st != CNAS_ERR_PLUGIN ? EXIT_RUN_FAILED
                                                                          : host_exit_code(st);
     } else if (kind == CNAS_RUN_SEARCH) {

@@ -35,6 +35,8 @@ typedef struct session {
 
 /* Exit code for a failed status: configuration, plugin and input errors are 2. */
 int host_exit_code(cnas_status s);
+/* "cnas COMMAND: message" on stderr, once per line of a multi-error message. */
+void host_print_error(const char *command, const cnas_error *err);
 
 /* Plugins only: search path from options, CNAS_PLUGIN_PATH, the INI (may be NULL) and
  * the built-in location. */
@@ -48,6 +50,8 @@ cnas_status session_open(session *s, const char *config_path, const host_options
 cnas_status session_open_text(session *s, const char *text, const char *name,
                               const host_options *o, bool retrain, cnas_error *err);
 void session_close(session *s);
+/* Log the keys that took their defaults, section by section. */
+void session_log_defaults(const session *s, bool retrain, int level);
 /* The resolved configuration as INI text (annotate: mark defaults). Caller frees. */
 char *session_config_text(const session *s, bool annotate);
 

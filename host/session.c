@@ -1,7 +1,9 @@
 /* Sessions: a configuration with its plugins loaded and every section resolved. */
 #include "host.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,8 +27,47 @@ int host_exit_code(cnas_status s)
     }
 }
 
-/* Where the built-in plugins are: next to the executable in a build tree
- * (<build>/host/cnas -> <build>/plugins), else the installed directory. */
+void host_print_error(const char *command, const cnas_error *err)
+{
+    const char *m = err->msg;
+    do {
+        size_t n = strcspn(m, "\n");
+        fprintf(stderr, "cnas %s: %.*s\n", command, (int)n, m);
+        m += n + (m[n] == '\n');
+    } while (*m);
+}
+
+/* Append err's message to `all` as more lines; the first error's code is kept. */
+static void collect(cnas_error *all, int *n, const cnas_error *err)
+{
+    if (all == err) {
+        (*n)++;
+        return;
+    }
+    if ((*n)++ == 0) {
+        *all = *err;
+        return;
+    }
+    size_t used = strlen(all->msg);
+    if (used + 1 + strlen(err->msg) + 5 > sizeof all->msg) {
+        if (!strstr(all->msg, "\n...") && used + 5 <= sizeof all->msg)
+            memcpy(all->msg + used, "\n...", 5);
+        return;
+    }
+    all->msg[used] = '\n';
+    memcpy(all->msg + used + 1, err->msg, strlen(err->msg) + 1);
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Where the built-in plugins are: in a build tree <build>/host/cnas finds
+ * <build>/plugins; an installed cnas finds them relative to itself
+ * (<prefix>/bin/cnas -> <prefix>/<libdir>/cnas/plugins), so a moved or
+ * DESTDIR-installed tree still works; else the configured directory. */
 static void builtin_dir(char *out, size_t n)
 {
     char exe[PATH_MAX];
@@ -36,12 +77,19 @@ static void builtin_dir(char *out, size_t n)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            snprintf(out, n, "%s/../plugins", exe);
-            struct stat sb;
             char marker[PATH_MAX + 32];
+            snprintf(out, n, "%s/../plugins", exe);
             snprintf(marker, sizeof marker, "%s/../meson-private", exe);
-            if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode) && stat(marker, &sb) == 0)
+            if (is_dir(out) && is_dir(marker))
                 return;
+#if defined(CNAS_BINDIR_REL) && defined(CNAS_PLUGINDIR_REL)
+            size_t lb = strlen(exe), lr = strlen(CNAS_BINDIR_REL);
+            if (lb > lr && exe[lb - lr - 1] == '/' && strcmp(exe + lb - lr, CNAS_BINDIR_REL) == 0) {
+                snprintf(out, n, "%.*s%s", (int)(lb - lr), exe, CNAS_PLUGINDIR_REL);
+                if (is_dir(out))
+                    return;
+            }
+#endif
         }
     }
     snprintf(out, n, "%s", CNAS_PLUGINDIR);
@@ -50,21 +98,28 @@ static void builtin_dir(char *out, size_t n)
 cnas_status host_load_plugins(cnas_registry *reg, const host_options *o, const char *ini_path_list,
                               const char *ini_load_list, cnas_error *err)
 {
-    cnas_status st = CNAS_OK;
-    for (int i = 0; !st && i < o->n_plugin_path; i++)
-        st = cnas_registry_load_path(reg, o->plugin_path[i], err);
-    if (!st)
-        st = cnas_registry_load_path(reg, getenv("CNAS_PLUGIN_PATH"), err);
-    if (!st && ini_path_list && *ini_path_list)
-        st = cnas_registry_load_path(reg, ini_path_list, err);
-    if (!st && ini_load_list && *ini_load_list)
-        st = cnas_registry_load_path(reg, ini_load_list, err);
-    if (!st) {
-        char dir[PATH_MAX + 32];
-        builtin_dir(dir, sizeof dir);
-        st = cnas_registry_load_dir(reg, dir, err);
+    /* Every level is loaded even after a failure, so that every bad plugin is named. */
+    int n = 0;
+    cnas_error e;
+    for (int i = 0; i < o->n_plugin_path; i++) {
+        struct stat sb;
+        if (stat(o->plugin_path[i], &sb) != 0)
+            cnas_log(1, "--plugin-path %s: %s", o->plugin_path[i], strerror(errno));
+        if (cnas_registry_load_path(reg, o->plugin_path[i], &e))
+            collect(err, &n, &e);
     }
-    return st;
+    if (cnas_registry_load_path(reg, getenv("CNAS_PLUGIN_PATH"), &e))
+        collect(err, &n, &e);
+    if (ini_path_list && *ini_path_list && cnas_registry_load_path(reg, ini_path_list, &e))
+        collect(err, &n, &e);
+    if (ini_load_list && *ini_load_list && cnas_registry_load_path(reg, ini_load_list, &e))
+        collect(err, &n, &e);
+    char dir[PATH_MAX + 32];
+    builtin_dir(dir, sizeof dir);
+    cnas_log(3, "built-in plugins: %s", dir);
+    if (cnas_registry_load_dir(reg, dir, &e))
+        collect(err, &n, &e);
+    return n ? err->code : CNAS_OK;
 }
 
 static cnas_status resolve_component(session *s, const char *section, const char *overlay,
@@ -72,57 +127,82 @@ static cnas_status resolve_component(session *s, const char *section, const char
                                      const cnas_plugin_desc **p, cnas_params **out, cnas_error *err)
 {
     const char *use = cnas_ini_get(s->ini, section, "use");
-    if (!use)
-        return cnas_error_set(err, CNAS_ERR_CONFIG, "%s [%s]: key 'use' is required: the name of "
+    if (!use || !*use)
+        return cnas_error_set(err, CNAS_ERR_CONFIG, "%s [%s] key 'use' is required: the name of "
                               "a %s component (see cnas plugins)", cnas_ini_name(s->ini), section,
                               cnas_kind_str(kind));
     if (!(*c = cnas_registry_find(s->reg, kind, use, p, err)))
-        return cnas_error_prefix(err, "%s [%s] use = %s", cnas_ini_name(s->ini), section, use);
-    return cnas_ini_resolve(s->ini, section, overlay, (*c)->params, (int)(*c)->n_params, true, out,
-                            err);
+        return cnas_error_prefix(err, "%s [%s] use = %s", cnas_ini_origin(s->ini, section, "use"),
+                                 section, use);
+    char what[256];
+    snprintf(what, sizeof what, "%s '%s'", cnas_kind_str(kind), use);
+    return cnas_ini_resolve_for(s->ini, section, overlay, what, (*c)->params, (int)(*c)->n_params,
+                                true, out, err);
 }
 
-static cnas_status open_ini(session *s, const host_options *o, bool retrain, cnas_error *err)
+/* Validate everything and report every error found, one per line: a user fixes a
+ * file in one round. A step whose input failed (the plugins, for the component
+ * sections) is skipped rather than reported twice. */
+static cnas_status open_ini(session *s, const host_options *o, bool retrain, cnas_error *all)
 {
-    cnas_status st = cnas_ini_check_sections(s->ini, err);
-    for (int i = 0; !st && i < o->n_overrides; i++)
-        st = cnas_ini_override(s->ini, o->overrides[i], err);
-    if (!st)
-        st = cnas_ini_check_sections(s->ini, err);
-    if (!st)
-        st = cnas_ini_resolve(s->ini, "run", NULL, cnas_run_keys, cnas_run_n_keys, false, &s->run, err);
-    if (!st)
-        st = cnas_ini_resolve(s->ini, "plugins", NULL, cnas_plugins_keys, cnas_plugins_n_keys, false,
-                              &s->plugins, err);
-    if (st)
-        return st;
+    int n = 0;
+    cnas_error e;
+    for (int i = 0; i < o->n_overrides; i++)
+        if (cnas_ini_override(s->ini, o->overrides[i], &e))
+            collect(all, &n, &e);
+    /* After the overrides: --set may name a section of its own. */
+    if (cnas_ini_check_sections(s->ini, &e))
+        collect(all, &n, &e);
+    if (cnas_ini_resolve(s->ini, "run", NULL, cnas_run_keys, cnas_run_n_keys, false, &s->run, &e))
+        collect(all, &n, &e);
+    if (cnas_ini_resolve(s->ini, "plugins", NULL, cnas_plugins_keys, cnas_plugins_n_keys, false,
+                         &s->plugins, &e))
+        collect(all, &n, &e);
     cnas_log_set_level(o->verbosity < 0 ? 1
                        : o->verbosity > 0 ? 3
-                                          : cnas_log_level_parse(cnas_params_str(s->run, "log_level")));
-    if (!(s->reg = cnas_registry_new(err)))
-        return err->code;
-    st = host_load_plugins(s->reg, o, cnas_params_str(s->plugins, "path"),
-                           cnas_params_str(s->plugins, "load"), err);
-    if (!st)
-        st = cnas_ini_resolve(s->ini, "data", NULL, cnas_data_keys, cnas_data_n_keys, false, &s->data, err);
-    if (!st)
-        st = cnas_ini_resolve(s->ini, "train", retrain ? "retrain" : NULL, cnas_train_keys,
-                              cnas_train_n_keys, false, &s->train, err);
-    if (!st)
-        st = cnas_ini_resolve(s->ini, "checkpoint", NULL, cnas_checkpoint_keys,
-                              cnas_checkpoint_n_keys, false, &s->checkpoint, err);
-    if (!st)
-        st = resolve_component(s, "dataset", NULL, CNAS_KIND_DATASET, &s->dataset_c, &s->dataset_p,
-                               &s->dataset, err);
-    if (!st && (cnas_ini_has_section(s->ini, "space") || cnas_ini_has_section(s->ini, "strategy")))
-        st = resolve_component(s, "space", retrain ? "network" : NULL, CNAS_KIND_SPACE, &s->space_c,
-                               &s->space_p, &s->space, err);
-    if (!st && cnas_ini_has_section(s->ini, "strategy") && !retrain)
-        st = resolve_component(s, "strategy", NULL, CNAS_KIND_STRATEGY, &s->strategy_c,
-                               &s->strategy_p, &s->strategy, err);
-    if (st)
-        return st;
-    /* Defaults taken, so a typo'd key never hides behind a default silently. */
+                       : s->run ? cnas_log_level_parse(cnas_params_str(s->run, "log_level"))
+                                : 2);
+    if (!(s->reg = cnas_registry_new(&e))) {
+        collect(all, &n, &e);
+        return all->code;
+    }
+    bool plugins_ok = false;
+    if (s->plugins) {
+        plugins_ok = host_load_plugins(s->reg, o, cnas_params_str(s->plugins, "path"),
+                                       cnas_params_str(s->plugins, "load"), &e) == CNAS_OK;
+        if (!plugins_ok)
+            collect(all, &n, &e);
+    }
+    if (cnas_ini_resolve(s->ini, "data", NULL, cnas_data_keys, cnas_data_n_keys, false, &s->data, &e))
+        collect(all, &n, &e);
+    if (cnas_ini_resolve(s->ini, "train", retrain ? "retrain" : NULL, cnas_train_keys,
+                         cnas_train_n_keys, false, &s->train, &e))
+        collect(all, &n, &e);
+    if (cnas_ini_resolve(s->ini, "checkpoint", NULL, cnas_checkpoint_keys, cnas_checkpoint_n_keys,
+                         false, &s->checkpoint, &e))
+        collect(all, &n, &e);
+    if (plugins_ok) {
+        if (resolve_component(s, "dataset", NULL, CNAS_KIND_DATASET, &s->dataset_c, &s->dataset_p,
+                              &s->dataset, &e))
+            collect(all, &n, &e);
+        if ((cnas_ini_has_section(s->ini, "space") || cnas_ini_has_section(s->ini, "strategy")) &&
+            resolve_component(s, "space", retrain ? "network" : NULL, CNAS_KIND_SPACE, &s->space_c,
+                              &s->space_p, &s->space, &e))
+            collect(all, &n, &e);
+        if (cnas_ini_has_section(s->ini, "strategy") && !retrain &&
+            resolve_component(s, "strategy", NULL, CNAS_KIND_STRATEGY, &s->strategy_c,
+                              &s->strategy_p, &s->strategy, &e))
+            collect(all, &n, &e);
+    }
+    if (n)
+        return all->code;
+    session_log_defaults(s, retrain, 3);
+    return CNAS_OK;
+}
+
+void session_log_defaults(const session *s, bool retrain, int level)
+{
+    /* Defaults taken, so a mistyped key never hides behind a default silently. */
     const cnas_params *all[] = {s->run, s->data, s->train, s->checkpoint, s->dataset, s->space, s->strategy};
     const char *names[] = {"run", "data", retrain ? "train+retrain" : "train", "checkpoint", "dataset",
                            retrain ? "space+network" : "space", "strategy"};
@@ -132,9 +212,8 @@ static cnas_status open_ini(session *s, const host_options *o, bool retrain, cna
         char line[4096];
         cnas_params_defaults_line(all[i], line, sizeof line);
         if (line[0])
-            cnas_log(3, "defaults [%s]: %s", names[i], line);
+            cnas_log(level, "defaults [%s]: %s", names[i], line);
     }
-    return CNAS_OK;
 }
 
 cnas_status session_open(session *s, const char *config_path, const host_options *o, bool retrain,

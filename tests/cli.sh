@@ -38,6 +38,22 @@ out=$("$cnas" --plugin-path "$broken/broken_abi_major.so" plugins 2>&1); check "
 
 cp "$examples/darts-synthetic.ini" good.ini
 out=$("$cnas" check good.ini 2>&1); check "check accepts a good configuration" 0 $? "configuration OK" "$out"
+out=$("$cnas" --plugin-path "$broken" plugins 2>/dev/null); check "plugins still lists the good plugins of a directory with broken ones" 2 $? "broken_good 1\.0\.0" "$out"
+out=$("$cnas" --plugin-path "$broken" plugins 2>&1 >/dev/null); check "plugins names each broken file on its own line" 2 $? "^cnas plugins: plugin .*broken_init_fails\.so: initialisation failed" "$out"
+out=$(CNAS_PLUGIN_PATH="$broken/broken_good.so:$broken/broken_good_twin.so" "$cnas" describe broken_data 2>&1); check "describe of an ambiguous short name" 2 $? "ambiguous: broken_good/broken_data, broken_good_twin/broken_data" "$out"
+out=$(CNAS_PLUGIN_PATH="$broken/broken_good.so" "$cnas" describe broken_good/broken_data 2>&1); check "CNAS_PLUGIN_PATH adds plugins" 0 $? "broken_good/broken_data \(dataset\)" "$out"
+out=$("$cnas" describe train 2>&1); check "describe shows a core section" 0 $? "epochs +int +default 50, range \[1, 100000\]" "$out"
+printf '[run]\nsed = 1\nthreads = many\n[plugins]\nload = %s/broken_good.so\n[dataset]\nuse = broken_data\n[trian]\nepochs = 1\n' "$broken" > many.ini
+out=$("$cnas" check many.ini 2>&1); check "every error of a file is reported" 2 $? "" "$out"
+grep -q "many.ini: unknown section \[trian\]; did you mean \[train\]?" <<<"$out" &&
+    grep -q "many.ini \[run\] key 'sed': unknown key; did you mean 'seed'?" <<<"$out" &&
+    grep -q "many.ini \[run\] key 'threads' = 'many': expected an integer between 0 and 1024" <<<"$out"
+check "each error on its own line, naming file, section, key and value" 0 $? "" ""
+sed -i '/^sed\|^threads\|^\[trian\]\|^epochs/d' many.ini
+out=$("$cnas" -v check many.ini 2>&1); check "[plugins] load in the configuration adds plugins" 0 $? "dataset broken_good/broken_data" "$out"
+grep -q "^seed = 2  ; default" <<<"$out"; check "check -v prints the resolved configuration with its defaults" 0 $? "" ""
+out=$("$cnas" search good.ini --set strategy.use=nope 2>&1); check "search with a missing strategy is exit 2" 2 $? "\[strategy\] use = nope: no strategy component named 'nope' \(loaded: .*darts" "$out"
+out=$("$cnas" train good.ini 2>&1); check "train without --arch is exit 2" 2 $? "needs --arch" "$out"
 printf '[run]\nseed = 1\n[dataset]\nuse = synthetic\n[space]\nuse = darts_cell\nlayres = 3\n[strategy]\nuse = darts\n' > typo.ini
 out=$("$cnas" check typo.ini 2>&1); check "an unknown key is exit 2 with a suggestion" 2 $? "typo.ini \[space\] key 'layres': unknown key; did you mean 'layers'\?" "$out"
 out=$("$cnas" check good.ini --set train.epochs=ten 2>&1); check "a wrong type from --set is exit 2" 2 $? "key 'epochs' = 'ten': expected an integer" "$out"

@@ -147,6 +147,134 @@ START_TEST(test_an_unknown_section_gets_a_suggestion)
 }
 END_TEST
 
+START_TEST(test_every_error_of_a_section_is_reported_on_its_own_line)
+{
+    cnas_params *p = NULL;
+    cnas_error err;
+    ck_assert_int_eq(resolve("[train]\nepochs = ten\nlerning_rate = 1\nschedule = step\n", &p, &err),
+                     CNAS_ERR_CONFIG);
+    ck_assert_msg(strstr(err.msg, "c.ini [train] key 'epochs' = 'ten': expected an integer between "
+                                  "1 and 100\n"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "key 'lerning_rate': unknown key; did you mean 'learning_rate'?"),
+                  "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "key 'schedule' = 'step'"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "key 'path' is required"), "%s", err.msg);
+    int lines = 1;
+    for (const char *c = err.msg; *c; c++)
+        lines += *c == '\n';
+    ck_assert_int_eq(lines, 4);
+}
+END_TEST
+
+START_TEST(test_a_bad_value_is_blamed_on_the_file_or_override_it_came_from)
+{
+    write_file("base.ini", "[train]\nepochs = 0\npath = /x\n");
+    const char *top = write_file("top.ini", "include = base.ini\n[train]\nnesterov = yes\n");
+    cnas_error err;
+    cnas_ini *ini = cnas_ini_load(top, &err);
+    ck_assert_msg(ini != NULL, "%s", err.msg);
+    cnas_params *p = NULL;
+    ck_assert_int_eq(cnas_ini_resolve(ini, "train", NULL, schema, 6, false, &p, &err), CNAS_ERR_CONFIG);
+    ck_assert_msg(strstr(err.msg, "base.ini [train] key 'epochs' = '0'"), "%s", err.msg);
+    ck_assert_int_eq(cnas_ini_override(ini, "train.epochs=5", &err), CNAS_OK);
+    ck_assert_int_eq(cnas_ini_override(ini, "TRAIN.Schedule= sideways", &err), CNAS_OK);
+    ck_assert_int_eq(cnas_ini_resolve(ini, "train", NULL, schema, 6, false, &p, &err), CNAS_ERR_CONFIG);
+    ck_assert_msg(strstr(err.msg, "--set [train] key 'schedule' = 'sideways'"), "%s", err.msg);
+    ck_assert_str_eq(cnas_ini_origin(ini, "train", "nesterov"), top);
+    cnas_ini_free(ini);
+}
+END_TEST
+
+START_TEST(test_unknown_sections_are_all_reported_even_when_empty)
+{
+    const char *path = write_file("s.ini", "[trian]\n[zzzz]\n[train]\nepochs = 3\n");
+    cnas_error err;
+    cnas_ini *ini = cnas_ini_load(path, &err);
+    ck_assert_msg(ini != NULL, "%s", err.msg);
+    ck_assert(cnas_ini_has_section(ini, "trian"));
+    ck_assert_int_eq(cnas_ini_check_sections(ini, &err), CNAS_ERR_CONFIG);
+    ck_assert_msg(strstr(err.msg, "unknown section [trian]; did you mean [train]?\n"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "unknown section [zzzz] (known: run,"), "%s", err.msg);
+    cnas_ini_free(ini);
+}
+END_TEST
+
+START_TEST(test_a_line_that_is_not_ini_names_the_file_and_line)
+{
+    const char *path = write_file("g.ini", "[run]\nseed = 1\nthis is not ini\n");
+    cnas_error err;
+    ck_assert_ptr_null(cnas_ini_load(path, &err));
+    ck_assert_int_eq(err.code, CNAS_ERR_CONFIG);
+    ck_assert_msg(strstr(err.msg, "g.ini:3: not a valid INI line: 'this is not ini'"), "%s", err.msg);
+    path = write_file("o.ini", "seed = 1\n[run]\n");
+    ck_assert_ptr_null(cnas_ini_load(path, &err));
+    ck_assert_msg(strstr(err.msg, "key 'seed' is outside any section"), "%s", err.msg);
+}
+END_TEST
+
+START_TEST(test_an_unknown_key_of_a_component_names_the_component)
+{
+    const char *path = write_file("u.ini", "[strategy]\nuse = darts\nzzzz = 1\nepoch = 2\npath = /p\n");
+    cnas_error err;
+    cnas_ini *ini = cnas_ini_load(path, &err);
+    cnas_params *p = NULL;
+    ck_assert_int_eq(cnas_ini_resolve_for(ini, "strategy", NULL, "strategy 'darts'", schema, 6, true,
+                                          &p, &err), CNAS_ERR_CONFIG);
+    ck_assert_msg(strstr(err.msg, "u.ini [strategy] key 'zzzz': unknown key for strategy 'darts' "
+                                  "(known keys: epochs, learning_rate,"), "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "key 'epoch': unknown key; did you mean 'epochs'? (strategy "
+                                  "'darts')"), "%s", err.msg);
+    cnas_ini_free(ini);
+}
+END_TEST
+
+START_TEST(test_an_overlay_section_overrides_its_base_key_by_key)
+{
+    const char *path = write_file("r.ini", "[train]\nepochs = 3\nlearning_rate = 0.5\npath = /t\n"
+                                           "[retrain]\nepochs = 9\n");
+    cnas_error err;
+    cnas_ini *ini = cnas_ini_load(path, &err);
+    cnas_params *p = NULL;
+    ck_assert_msg(cnas_ini_resolve(ini, "train", "retrain", schema, 6, false, &p, &err) == CNAS_OK,
+                  "%s", err.msg);
+    ck_assert_int_eq(cnas_params_int(p, "epochs"), 9);
+    ck_assert_double_eq(cnas_params_float(p, "learning_rate"), 0.5);
+    cnas_params_free(p);
+    cnas_ini_free(ini);
+}
+END_TEST
+
+START_TEST(test_the_resolved_ini_marks_defaults_and_reads_back_to_the_same_values)
+{
+    cnas_params *p = NULL;
+    cnas_error err;
+    ck_assert_int_eq(resolve("[train]\nepochs = 7\npath = /x\n", &p, &err), CNAS_OK);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cnas_params_write_ini(f, "train", NULL, p, true);
+    fclose(f);
+    ck_assert_msg(strstr(text, "[train]\nepochs = 7\nlearning_rate = 0.1  ; default\n"), "%s", text);
+    char line[256];
+    cnas_params_defaults_line(p, line, sizeof line);
+    ck_assert_str_eq(line, "learning_rate = 0.1, nesterov = false, schedule = cosine, sizes = 1,2,3");
+    cnas_ini *ini = cnas_ini_parse_text(text, "stored.ini", &err);
+    ck_assert_msg(ini != NULL, "%s", err.msg);
+    ck_assert_str_eq(cnas_ini_name(ini), "stored.ini");
+    cnas_params *q = NULL;
+    ck_assert_msg(cnas_ini_resolve(ini, "train", NULL, schema, 6, false, &q, &err) == CNAS_OK, "%s",
+                  err.msg);
+    for (int i = 0; i < cnas_params_count(p); i++)
+        ck_assert_str_eq(cnas_params_text_at(q, i), cnas_params_text_at(p, i));
+    cnas_params_free(q);
+    cnas_ini_free(ini);
+    ck_assert_ptr_null(cnas_ini_parse_text("[train\nx\n", "broken.ini", &err));
+    ck_assert_msg(strstr(err.msg, "broken.ini"), "%s", err.msg);
+    free(text);
+    cnas_params_free(p);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("config");
@@ -160,6 +288,13 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_includes_are_overridden_by_the_including_file_and_by_set);
     tcase_add_test(tc, test_an_include_cycle_and_a_missing_file_are_errors);
     tcase_add_test(tc, test_an_unknown_section_gets_a_suggestion);
+    tcase_add_test(tc, test_every_error_of_a_section_is_reported_on_its_own_line);
+    tcase_add_test(tc, test_a_bad_value_is_blamed_on_the_file_or_override_it_came_from);
+    tcase_add_test(tc, test_unknown_sections_are_all_reported_even_when_empty);
+    tcase_add_test(tc, test_a_line_that_is_not_ini_names_the_file_and_line);
+    tcase_add_test(tc, test_an_unknown_key_of_a_component_names_the_component);
+    tcase_add_test(tc, test_an_overlay_section_overrides_its_base_key_by_key);
+    tcase_add_test(tc, test_the_resolved_ini_marks_defaults_and_reads_back_to_the_same_values);
     suite_add_tcase(s, tc);
     return s;
 }

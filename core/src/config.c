@@ -7,27 +7,69 @@
 #include <errno.h>
 #include <iniparser.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include "params_internal.h"
 
 typedef struct entry {
     char *section, *key, *value, *origin;
 } entry;
 
+/* Sections are kept apart from keys so that an empty [strategy] or a misspelt empty
+ * section is still seen. */
+typedef struct section_seen {
+    char *name, *origin;
+} section_seen;
+
 struct cnas_ini {
     entry *e;
     int n, cap;
+    section_seen *s;
+    int ns, scap;
     char *name;
 };
 
 static const char *const known_sections[] = {"run", "plugins", "dataset", "data", "space",
                                              "network", "strategy", "train", "retrain",
                                              "checkpoint"};
+#define N_KNOWN ((int)(sizeof known_sections / sizeof known_sections[0]))
+
+static cnas_status note_section(cnas_ini *ini, const char *name, const char *origin,
+                                cnas_error *err)
+{
+    for (int i = 0; i < ini->ns; i++)
+        if (strcmp(ini->s[i].name, name) == 0)
+            return CNAS_OK;
+    if (ini->ns == ini->scap) {
+        int cap = ini->scap ? 2 * ini->scap : 16;
+        section_seen *s = realloc(ini->s, (size_t)cap * sizeof *s);
+        if (!s)
+            return cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
+        ini->s = s;
+        ini->scap = cap;
+    }
+    section_seen *s = &ini->s[ini->ns];
+    s->name = strdup(name);
+    s->origin = strdup(origin);
+    if (!s->name || !s->origin) {
+        free(s->name);
+        free(s->origin);
+        return cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
+    }
+    ini->ns++;
+    return CNAS_OK;
+}
 
 static cnas_status put(cnas_ini *ini, const char *section, const char *key, const char *value,
                        const char *origin, cnas_error *err)
 {
+    cnas_status st = note_section(ini, section, origin, err);
+    if (st)
+        return st;
     for (int i = 0; i < ini->n; i++)
         if (strcmp(ini->e[i].section, section) == 0 && strcmp(ini->e[i].key, key) == 0) {
             char *v = strdup(value), *o = strdup(origin);
@@ -63,6 +105,55 @@ static cnas_status put(cnas_ini *ini, const char *section, const char *key, cons
     return CNAS_OK;
 }
 
+/* iniparser reports syntax errors through a global printf-like callback without a
+ * context pointer; keep the first report of the current load, flattened to one line. */
+static _Thread_local char parse_msg[512];
+
+static int capture_parse_error(const char *fmt, ...)
+{
+    if (parse_msg[0])
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(parse_msg, sizeof parse_msg, fmt, ap);
+    va_end(ap);
+    for (char *p = parse_msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return 0;
+}
+
+static dictionary *parse_file(const char *path, cnas_error *err)
+{
+    parse_msg[0] = '\0';
+    iniparser_set_error_callback(capture_parse_error);
+    dictionary *d = iniparser_load(path);
+    iniparser_set_error_callback(NULL);
+    if (!d) {
+        const char *m = parse_msg;
+        if (strncmp(m, "iniparser: ", 11) == 0)
+            m += 11;
+        /* "syntax error in FILE (LINE): -> TEXT" becomes "FILE:LINE: syntax error: 'TEXT'". */
+        const char *open = strrchr(m, '('), *arrow = strstr(m, "-> ");
+        long line = open ? strtol(open + 1, NULL, 10) : 0;
+        if (strncmp(m, "syntax error", 12) == 0 && line > 0 && arrow) {
+            size_t n = strlen(arrow + 3);
+            while (n && arrow[3 + n - 1] == ' ')
+                n--;
+            cnas_error_set(err, CNAS_ERR_CONFIG, "%s:%ld: not a valid INI line: '%.*s' (expected "
+                           "[section], key = value or a ; comment)", path, line, (int)n, arrow + 3);
+        } else {
+            size_t n = strlen(m);
+            while (n && m[n - 1] == ' ')
+                n--;
+            cnas_error_set(err, CNAS_ERR_CONFIG, "%s: not a valid INI file: %.*s", path, (int)n,
+                           n ? m : "(no detail)");
+        }
+    }
+    return d;
+}
+
+/* stack[0..depth) holds the real paths of the files being read, to name a cycle. */
 static cnas_status load_into(cnas_ini *ini, const char *path, char **stack, int depth,
                              cnas_error *err)
 {
@@ -76,19 +167,21 @@ static cnas_status load_into(cnas_ini *ini, const char *path, char **stack, int 
             free(real);
             return CNAS_ERR_CONFIG;
         }
-    stack[depth] = real;
-    cnas_status st = CNAS_OK;
     FILE *probe = real ? fopen(path, "r") : NULL;
     if (!probe) {
+        cnas_status st = cnas_error_set(err, CNAS_ERR_CONFIG, "%s: cannot read: %s", path,
+                                        strerror(errno));
         free(real);
-        return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: cannot read: %s", path, strerror(errno));
+        return st;
     }
     fclose(probe);
-    dictionary *d = iniparser_load(path);
+    stack[depth] = real;
+    dictionary *d = parse_file(path, err);
     if (!d) {
         free(real);
-        return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: not a valid INI file", path);
+        return err ? err->code : CNAS_ERR_CONFIG;
     }
+    cnas_status st = CNAS_OK;
     /* Includes first, so this file's keys override them. */
     for (int i = 0; !st && i < d->size; i++) {
         if (!d->key[i] || !d->val[i])
@@ -108,9 +201,14 @@ static cnas_status load_into(cnas_ini *ini, const char *path, char **stack, int 
         st = load_into(ini, target, stack, depth + 1, err);
     }
     for (int i = 0; !st && i < d->size; i++) {
-        if (!d->key[i] || !d->val[i])
+        if (!d->key[i])
             continue;
         const char *colon = strchr(d->key[i], ':');
+        if (!d->val[i]) { /* a section header */
+            if (!colon)
+                st = note_section(ini, d->key[i], path, err);
+            continue;
+        }
         if (!colon) {
             st = cnas_error_set(err, CNAS_ERR_CONFIG, "%s: key '%s' is outside any section", path,
                                 d->key[i]);
@@ -150,23 +248,57 @@ cnas_ini *cnas_ini_load(const char *path, cnas_error *err)
 
 cnas_ini *cnas_ini_parse_text(const char *text, const char *name, cnas_error *err)
 {
-    char tmpl[] = "/tmp/cnas-ini-XXXXXX";
+    /* iniparser reads files only. */
+    const char *tmp = getenv("TMPDIR");
+    char tmpl[4096];
+    snprintf(tmpl, sizeof tmpl, "%s/cnas-ini-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     int fd = mkstemp(tmpl);
     if (fd < 0) {
         cnas_error_set(err, CNAS_ERR_IO, "config: cannot create a temporary file: %s", strerror(errno));
         return NULL;
     }
     FILE *f = fdopen(fd, "w");
-    fputs(text, f);
-    fclose(f);
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        if (!f)
+            close(fd);
+        unlink(tmpl);
+        cnas_error_set(err, CNAS_ERR_IO, "config: cannot write a temporary file: %s", strerror(errno));
+        return NULL;
+    }
     cnas_ini *ini = cnas_ini_load(tmpl, err);
     unlink(tmpl);
-    if (ini) {
-        free(ini->name);
-        ini->name = strdup(name);
-        for (int i = 0; i < ini->n; i++) {
+    if (!ini) {
+        /* Name the caller's source, not the temporary file. */
+        if (err) {
+            char *at = strstr(err->msg, tmpl);
+            if (at) {
+                char rest[CNAS_ERROR_MSG_MAX];
+                snprintf(rest, sizeof rest, "%s", at + strlen(tmpl));
+                snprintf(at, sizeof err->msg - (size_t)(at - err->msg), "%s%s", name, rest);
+            }
+        }
+        return NULL;
+    }
+    char *nm = strdup(name);
+    if (!nm) {
+        cnas_ini_free(ini);
+        cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
+        return NULL;
+    }
+    free(ini->name);
+    ini->name = nm;
+    for (int i = 0; i < ini->n; i++) {
+        char *o = strdup(name);
+        if (o) {
             free(ini->e[i].origin);
-            ini->e[i].origin = strdup(name);
+            ini->e[i].origin = o;
+        }
+    }
+    for (int i = 0; i < ini->ns; i++) {
+        char *o = strdup(name);
+        if (o) {
+            free(ini->s[i].origin);
+            ini->s[i].origin = o;
         }
     }
     return ini;
@@ -182,7 +314,12 @@ void cnas_ini_free(cnas_ini *ini)
         free(ini->e[i].value);
         free(ini->e[i].origin);
     }
+    for (int i = 0; i < ini->ns; i++) {
+        free(ini->s[i].name);
+        free(ini->s[i].origin);
+    }
     free(ini->e);
+    free(ini->s);
     free(ini->name);
     free(ini);
 }
@@ -192,14 +329,20 @@ cnas_status cnas_ini_override(cnas_ini *ini, const char *a, cnas_error *err)
     const char *dot = strchr(a, '.'), *eq = strchr(a, '=');
     if (!dot || !eq || dot > eq || dot == a || eq == dot + 1)
         return cnas_error_set(err, CNAS_ERR_CONFIG, "--set '%s': expected section.key=value", a);
+    if (dot - a >= 128 || eq - dot - 1 >= 128)
+        return cnas_error_set(err, CNAS_ERR_CONFIG, "--set '%s': section or key too long", a);
     char section[128], key[128];
     snprintf(section, sizeof section, "%.*s", (int)(dot - a), a);
     snprintf(key, sizeof key, "%.*s", (int)(eq - dot - 1), dot + 1);
+    /* Like iniparser: names are case-insensitive, surrounding blanks ignored. */
     for (char *p = section; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     for (char *p = key; *p; p++)
         *p = (char)tolower((unsigned char)*p);
-    return put(ini, section, key, eq + 1, "--set", err);
+    const char *v = eq + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    return put(ini, section, key, v, "--set", err);
 }
 
 const char *cnas_ini_name(const cnas_ini *ini) { return ini->name; }
@@ -212,73 +355,57 @@ const char *cnas_ini_get(const cnas_ini *ini, const char *section, const char *k
     return NULL;
 }
 
-bool cnas_ini_has_section(const cnas_ini *ini, const char *section)
+const char *cnas_ini_origin(const cnas_ini *ini, const char *section, const char *key)
 {
     for (int i = 0; i < ini->n; i++)
-        if (strcmp(ini->e[i].section, section) == 0)
+        if (strcmp(ini->e[i].section, section) == 0 && strcmp(ini->e[i].key, key) == 0)
+            return ini->e[i].origin;
+    return NULL;
+}
+
+bool cnas_ini_has_section(const cnas_ini *ini, const char *section)
+{
+    for (int i = 0; i < ini->ns; i++)
+        if (strcmp(ini->s[i].name, section) == 0)
             return true;
     return false;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
-    if (la > 62 || lb > 62)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t s = prev[j - 1] + (a[i - 1] != b[j - 1]), d = prev[j] + 1, n = cur[j - 1] + 1;
-            cur[j] = s < d ? (s < n ? s : n) : (d < n ? d : n);
-        }
-        memcpy(prev, cur, (lb + 1) * sizeof *prev);
-    }
-    return prev[lb];
-}
-
 cnas_status cnas_ini_check_sections(const cnas_ini *ini, cnas_error *err)
 {
-    size_t nk = sizeof known_sections / sizeof known_sections[0];
-    for (int i = 0; i < ini->n; i++) {
+    cnas__errs e = {err, 0, false};
+    for (int i = 0; i < ini->ns; i++) {
         bool ok = false;
-        const char *best = NULL;
-        size_t bd = 99;
-        for (size_t k = 0; k < nk; k++) {
-            if (strcmp(ini->e[i].section, known_sections[k]) == 0)
-                ok = true;
-            size_t dd = edit_distance(ini->e[i].section, known_sections[k]);
-            if (dd < bd) {
-                bd = dd;
-                best = known_sections[k];
-            }
-        }
+        for (int k = 0; k < N_KNOWN; k++)
+            ok |= strcmp(ini->s[i].name, known_sections[k]) == 0;
         if (ok)
             continue;
-        if (bd <= 2)
-            return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: unknown section [%s]; did you mean "
-                                  "[%s]?", ini->e[i].origin, ini->e[i].section, best);
-        return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: unknown section [%s] (known: run, "
-                              "plugins, dataset, data, space, network, strategy, train, retrain, "
-                              "checkpoint)", ini->e[i].origin, ini->e[i].section);
+        const char *best = cnas__did_you_mean(ini->s[i].name, known_sections, N_KNOWN);
+        if (best)
+            cnas__errs_add(&e, CNAS_ERR_CONFIG, "%s: unknown section [%s]; did you mean [%s]?",
+                           ini->s[i].origin, ini->s[i].name, best);
+        else
+            cnas__errs_add(&e, CNAS_ERR_CONFIG, "%s: unknown section [%s] (known: run, plugins, "
+                           "dataset, data, space, network, strategy, train, retrain, checkpoint)",
+                           ini->s[i].origin, ini->s[i].name);
     }
-    return CNAS_OK;
+    return e.n ? (err ? err->code : CNAS_ERR_CONFIG) : CNAS_OK;
 }
 
-cnas_status cnas_ini_resolve(const cnas_ini *ini, const char *section, const char *overlay,
-                             const cnas_param_spec *spec, int n_spec, bool skip_use,
-                             cnas_params **out, cnas_error *err)
+cnas_status cnas_ini_resolve_for(const cnas_ini *ini, const char *section, const char *overlay,
+                                 const char *what, const cnas_param_spec *spec, int n_spec,
+                                 bool skip_use, cnas_params **out, cnas_error *err)
 {
-    const char **keys = calloc((size_t)ini->n + 1, sizeof *keys);
-    const char **vals = calloc((size_t)ini->n + 1, sizeof *vals);
-    if (!keys || !vals) {
-        free(keys);
-        free(vals);
-        return cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
-    }
+    size_t cap = (size_t)ini->n + 1;
+    const char **keys = calloc(cap, sizeof *keys), **vals = calloc(cap, sizeof *vals);
+    char **wheres = calloc(cap, sizeof *wheres);
+    cnas_status st = CNAS_OK;
     int n = 0;
-    const char *origin = ini->name;
+    if (!keys || !vals || !wheres) {
+        st = cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
+        goto done;
+    }
+    /* The overlay's keys replace the section's: [retrain] over [train]. */
     for (int pass = 0; pass < (overlay ? 2 : 1); pass++) {
         const char *sec = pass ? overlay : section;
         for (int i = 0; i < ini->n; i++) {
@@ -291,18 +418,38 @@ cnas_status cnas_ini_resolve(const cnas_ini *ini, const char *section, const cha
                     at = k;
             if (at < 0)
                 at = n++;
+            size_t len = strlen(e->origin) + strlen(sec) + 4;
+            char *w = malloc(len);
+            if (!w) {
+                st = cnas_error_set(err, CNAS_ERR_NOMEM, "config: out of memory");
+                goto done;
+            }
+            snprintf(w, len, "%s [%s]", e->origin, sec);
+            free(wheres[at]);
             keys[at] = e->key;
             vals[at] = e->value;
-            origin = e->origin;
+            wheres[at] = w;
         }
     }
     char where[512];
-    snprintf(where, sizeof where, "%s [%s%s%s]", origin, section, overlay ? " + " : "",
+    snprintf(where, sizeof where, "%s [%s%s%s]", ini->name, section, overlay ? " + " : "",
              overlay ? overlay : "");
-    cnas_status st = cnas_params_resolve(spec, n_spec, where, keys, vals, n, out, err);
+    st = cnas__params_resolve(spec, n_spec, where, what, keys, vals, (const char *const *)wheres,
+                              n, out, err);
+done:
+    for (size_t i = 0; wheres && i < cap; i++)
+        free(wheres[i]);
+    free(wheres);
     free(keys);
     free(vals);
     return st;
+}
+
+cnas_status cnas_ini_resolve(const cnas_ini *ini, const char *section, const char *overlay,
+                             const cnas_param_spec *spec, int n_spec, bool skip_use,
+                             cnas_params **out, cnas_error *err)
+{
+    return cnas_ini_resolve_for(ini, section, overlay, NULL, spec, n_spec, skip_use, out, err);
 }
 
 /* ---- core section schemas ---------------------------------------------------------- */

@@ -1,6 +1,8 @@
 /* Plugin loading and the component index. */
 #include <cnas/registry.h>
 
+#include <cnas/log.h>
+
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
@@ -11,15 +13,22 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "params_internal.h"
+
 typedef struct loaded {
     char *path;
     void *handle;
     const cnas_plugin_desc *desc;
+    int level;      /* the search-path entry it came from */
 } loaded;
 
+/* Each public load call is one level of the search path. A plugin whose name is
+ * already loaded from an earlier level is shadowed (skipped, as PATH does with
+ * commands); the same name twice within one level is an error. */
 struct cnas_registry {
     loaded *p;
     int n, cap;
+    int level;
 };
 
 cnas_registry *cnas_registry_new(cnas_error *err)
@@ -43,7 +52,8 @@ void cnas_registry_free(cnas_registry *r)
 }
 
 /* Read the ELF header first: "not an ELF file", "an executable, not a shared
- * object" and "built for another machine" say more than dlerror() does. */
+ * object" and "built for another machine" say more than dlerror() does. dlopen
+ * still has the last word (missing libraries, unresolved symbols). */
 static cnas_status check_elf(const char *path, cnas_error *err)
 {
     FILE *f = fopen(path, "rb");
@@ -51,28 +61,68 @@ static cnas_status check_elf(const char *path, cnas_error *err)
         return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: cannot open: %s", path, strerror(errno));
     Elf64_Ehdr h;
     size_t got = fread(&h, 1, sizeof h, f);
-    fclose(f);
-    if (got < EI_NIDENT || memcmp(h.e_ident, ELFMAG, SELFMAG) != 0)
-        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: not a shared object (no ELF header)",
-                              path);
-    if (got < sizeof h || h.e_ident[EI_CLASS] != ELFCLASS64)
-        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: a 32-bit object; this cnas is "
-                              "64-bit", path);
+    if (got < EI_NIDENT || memcmp(h.e_ident, ELFMAG, SELFMAG) != 0) {
+        fclose(f);
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: not a shared object (no ELF "
+                              "header)", path);
+    }
+    if (got < sizeof h || h.e_ident[EI_CLASS] != ELFCLASS64) {
+        fclose(f);
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: a %s object; this cnas is 64-bit",
+                              path, h.e_ident[EI_CLASS] == ELFCLASS32 ? "32-bit" : "truncated or "
+                              "unknown-class");
+    }
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const int data = ELFDATA2LSB;
+#else
+    const int data = ELFDATA2MSB;
+#endif
+    if (h.e_ident[EI_DATA] != data) {
+        fclose(f);
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: built for a machine of the other "
+                              "byte order", path);
+    }
 #if defined(__x86_64__)
     const int machine = EM_X86_64;
 #elif defined(__aarch64__)
     const int machine = EM_AARCH64;
+#elif defined(__powerpc64__)
+    const int machine = EM_PPC64;
+#elif defined(__riscv)
+    const int machine = EM_RISCV;
+#elif defined(__s390x__)
+    const int machine = EM_S390;
 #else
     const int machine = h.e_machine;
 #endif
-    if (h.e_machine != machine)
+    if (h.e_machine != machine) {
+        fclose(f);
         return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: built for another architecture "
-                              "(ELF machine %d, this machine is %d)", path, h.e_machine, machine);
-    if (h.e_type != ET_DYN)
+                              "(ELF machine %d; this machine is %d)", path, h.e_machine, machine);
+    }
+    if (h.e_type != ET_DYN) {
+        fclose(f);
         return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: an ELF %s, not a shared object",
-                              path, h.e_type == ET_EXEC ? "executable" : h.e_type == ET_REL
-                                                                          ? "relocatable object"
-                                                                          : "file of another type");
+                              path, h.e_type == ET_EXEC ? "executable"
+                                    : h.e_type == ET_REL ? "relocatable object (.o)"
+                                                         : "file of another type");
+    }
+    /* A position-independent executable is ET_DYN too; unlike a shared object it asks
+     * for a program interpreter. */
+    bool pie = false;
+    if (h.e_phentsize == sizeof(Elf64_Phdr) && h.e_phnum < 256 &&
+        fseek(f, (long)h.e_phoff, SEEK_SET) == 0) {
+        for (int i = 0; i < h.e_phnum && !pie; i++) {
+            Elf64_Phdr ph;
+            if (fread(&ph, sizeof ph, 1, f) != 1)
+                break;
+            pie = ph.p_type == PT_INTERP;
+        }
+    }
+    fclose(f);
+    if (pie)
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: an executable (it names a program "
+                              "interpreter), not a shared object", path);
     return CNAS_OK;
 }
 
@@ -88,26 +138,38 @@ static bool valid_name(const char *s)
 
 static cnas_status check_desc(const char *path, const cnas_plugin_desc *d, cnas_error *err)
 {
-    if (d->size < offsetof(cnas_plugin_desc, init))
-        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: descriptor size %u is smaller than "
-                              "any version of the ABI", path, d->size);
+    /* size, abi_major and abi_minor lead every version of the descriptor. */
+    if (d->size < offsetof(cnas_plugin_desc, name))
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: bad descriptor size %u (smaller "
+                              "than any version of the ABI)", path, d->size);
     if (d->abi_major != CNAS_ABI_MAJOR)
         return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: built for plugin ABI %u.%u; this "
-                              "cnas speaks ABI %d.%d (majors must match)", path, d->abi_major,
-                              d->abi_minor, CNAS_ABI_MAJOR, CNAS_ABI_MINOR);
+                              "cnas speaks ABI %d.%d (majors must match; rebuild the plugin "
+                              "against this cnas)", path, d->abi_major, d->abi_minor,
+                              CNAS_ABI_MAJOR, CNAS_ABI_MINOR);
     if (d->abi_minor > CNAS_ABI_MINOR)
         return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: built for plugin ABI %u.%u, newer "
                               "than this cnas (%d.%d); upgrade cnas", path, d->abi_major,
                               d->abi_minor, CNAS_ABI_MAJOR, CNAS_ABI_MINOR);
+    /* ABI 1.0 defines every field up to init; a descriptor cannot be larger than the
+     * newest minor this host knows. */
+    if (d->size != sizeof(cnas_plugin_desc))
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: bad descriptor size %u (ABI "
+                              "%u.%u defines %zu bytes)", path, d->size, d->abi_major,
+                              d->abi_minor, sizeof(cnas_plugin_desc));
     if (!valid_name(d->name))
-        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: missing or invalid plugin name "
-                              "(expected [a-z0-9_]+)", path);
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: missing mandatory field: %s "
+                              "invalid plugin name%s%s%s (expected [a-z0-9_]+)", path,
+                              d->name ? "an" : "no name, an", d->name ? " '" : "",
+                              d->name ? d->name : "", d->name ? "'" : "");
     if (!d->version || !*d->version)
-        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: plugin '%s' has no version", path,
-                              d->name);
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: missing mandatory field: plugin "
+                              "'%s' has no version", path, d->name);
     if (!d->components || d->n_components == 0)
-        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: plugin '%s' declares no "
-                              "components", path, d->name);
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: missing mandatory field: plugin "
+                              "'%s' declares no components", path, d->name);
+    /* ABI 1.0 has a single component layout; a later minor that appends to
+     * cnas_component must step through the array by each plugin's c->size. */
     for (uint32_t i = 0; i < d->n_components; i++) {
         const cnas_component *c = &d->components[i];
         if (c->size < sizeof(cnas_component))
@@ -115,29 +177,32 @@ static cnas_status check_desc(const char *path, const cnas_plugin_desc *d, cnas_
                                   "expected at least %zu", path, i, c->size, sizeof(cnas_component));
         if (!valid_name(c->name))
             return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: component %u has a missing or "
-                                  "invalid name", path, i);
+                                  "invalid name (expected [a-z0-9_]+)", path, i);
         if (c->kind < CNAS_KIND_OP || c->kind > CNAS_KIND_DATASET)
             return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: component '%s' has unknown "
                                   "kind %d", path, c->name, (int)c->kind);
-        if (!c->vtable || *(const uint32_t *)c->vtable < sizeof(uint32_t) * 2)
-            return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: component '%s' has no vtable",
-                                  path, c->name);
-        if (c->n_params && !c->params)
-            return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: component '%s' declares %u keys "
-                                  "but no schema", path, c->name, c->n_params);
-        for (uint32_t k = 0; k < c->n_params; k++)
-            if (c->params[k].size < sizeof(cnas_param_spec) || !c->params[k].key)
-                return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: component '%s' key %u is "
-                                      "malformed", path, c->name, k);
+        if (!c->vtable)
+            return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: %s '%s' has no vtable", path,
+                                  cnas_kind_str(c->kind), c->name);
+        if (*(const uint32_t *)c->vtable < 2 * sizeof(uint32_t))
+            return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: %s '%s' has a vtable of size "
+                                  "%u (its first field must be its size)", path,
+                                  cnas_kind_str(c->kind), c->name, *(const uint32_t *)c->vtable);
+        char where[512];
+        snprintf(where, sizeof where, "plugin %s: %s '%s'", path, cnas_kind_str(c->kind), c->name);
+        cnas_status st = cnas__params_check_schema(c->params, (int)c->n_params, where, err);
+        if (st)
+            return st;
         for (uint32_t j = 0; j < i; j++)
             if (strcmp(d->components[j].name, c->name) == 0 && d->components[j].kind == c->kind)
-                return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: component name '%s' is "
-                                      "used twice", path, c->name);
+                return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: duplicate component: "
+                                      "component name '%s' is used twice (both %s)", path,
+                                      c->name, cnas_kind_str(c->kind));
     }
     return CNAS_OK;
 }
 
-cnas_status cnas_registry_load_file(cnas_registry *r, const char *path, cnas_error *err)
+static cnas_status load_one(cnas_registry *r, const char *path, cnas_error *err)
 {
     char *real = realpath(path, NULL);
     if (!real)
@@ -168,11 +233,19 @@ cnas_status cnas_registry_load_file(cnas_registry *r, const char *path, cnas_err
     else
         st = check_desc(real, d, err);
     for (int i = 0; !st && i < r->n; i++) {
-        if (strcmp(r->p[i].desc->name, d->name) == 0)
-            st = cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: a plugin named '%s' is already "
-                                "loaded from %s", real, d->name, r->p[i].path);
+        if (strcmp(r->p[i].desc->name, d->name) != 0)
+            continue;
+        if (r->p[i].level < r->level) {
+            cnas_log(3, "plugin %s: '%s' is shadowed by %s, found earlier on the search path", real,
+                     d->name, r->p[i].path);
+            dlclose(h);
+            free(real);
+            return CNAS_OK;
+        }
+        st = cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: duplicate plugin name: '%s' is "
+                            "already loaded from %s", real, d->name, r->p[i].path);
     }
-    if (!st && d->size >= sizeof(cnas_plugin_desc) && d->init) {
+    if (!st && d->init) {
         cnas_error ie = {0};
         if (d->init(&ie) != CNAS_OK)
             st = cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: initialisation failed: %s", real,
@@ -193,8 +266,14 @@ cnas_status cnas_registry_load_file(cnas_registry *r, const char *path, cnas_err
         free(real);
         return st;
     }
-    r->p[r->n++] = (loaded){real, h, d};
+    r->p[r->n++] = (loaded){real, h, d, r->level};
     return CNAS_OK;
+}
+
+cnas_status cnas_registry_load_file(cnas_registry *r, const char *path, cnas_error *err)
+{
+    r->level++;
+    return load_one(r, path, err);
 }
 
 static bool is_so(const char *name)
@@ -203,35 +282,40 @@ static bool is_so(const char *name)
     return n > 3 && strcmp(name + n - 3, ".so") == 0;
 }
 
-static cnas_status load_dir_depth(cnas_registry *r, const char *dir, int depth, cnas_error *err)
+/* A bad plugin does not hide the good ones after it: every file of the directory is
+ * tried and every rejection reported, one per line. */
+static void load_dir_depth(cnas_registry *r, const char *dir, int depth, cnas__errs *e)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return CNAS_OK;
     struct dirent **list = NULL;
     int n = scandir(dir, &list, NULL, alphasort);
-    closedir(d);
-    cnas_status st = CNAS_OK;
     for (int i = 0; i < n; i++) {
         const char *name = list[i]->d_name;
+        size_t len = strlen(name);
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, name);
         struct stat sb;
-        if (!st && name[0] != '.' && stat(path, &sb) == 0) {
-            if (S_ISREG(sb.st_mode) && is_so(name))
-                st = cnas_registry_load_file(r, path, err);
-            else if (S_ISDIR(sb.st_mode) && depth > 0 && !strstr(name, ".p"))
-                st = load_dir_depth(r, path, depth - 1, err);
+        if (name[0] != '.' && stat(path, &sb) == 0) {
+            if (S_ISREG(sb.st_mode) && is_so(name)) {
+                cnas_error one;
+                if (load_one(r, path, &one))
+                    cnas__errs_add_error(e, &one);
+            } else if (S_ISDIR(sb.st_mode) && depth > 0 &&
+                       /* meson keeps object files in <target>.p/: nothing to load there. */
+                       !(len > 2 && strcmp(name + len - 2, ".p") == 0)) {
+                load_dir_depth(r, path, depth - 1, e);
+            }
         }
         free(list[i]);
     }
     free(list);
-    return st;
 }
 
 cnas_status cnas_registry_load_dir(cnas_registry *r, const char *dir, cnas_error *err)
 {
-    return load_dir_depth(r, dir, 2, err);
+    r->level++;
+    cnas__errs e = {err, 0, false};
+    load_dir_depth(r, dir, 2, &e);
+    return e.n ? (err ? err->code : CNAS_ERR_PLUGIN) : CNAS_OK;
 }
 
 cnas_status cnas_registry_load_path(cnas_registry *r, const char *path_list, cnas_error *err)
@@ -241,17 +325,19 @@ cnas_status cnas_registry_load_path(cnas_registry *r, const char *path_list, cna
     char *copy = strdup(path_list);
     if (!copy)
         return cnas_error_set(err, CNAS_ERR_NOMEM, "registry: out of memory");
-    cnas_status st = CNAS_OK;
+    cnas__errs e = {err, 0, false};
     char *save = NULL;
-    for (char *dir = strtok_r(copy, ":", &save); dir && !st; dir = strtok_r(NULL, ":", &save)) {
+    for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
         struct stat sb;
-        if (stat(dir, &sb) == 0 && S_ISREG(sb.st_mode))
-            st = cnas_registry_load_file(r, dir, err);
-        else
-            st = cnas_registry_load_dir(r, dir, err);
+        cnas_error one;
+        cnas_status st = stat(dir, &sb) == 0 && S_ISREG(sb.st_mode)
+                             ? cnas_registry_load_file(r, dir, &one)
+                             : cnas_registry_load_dir(r, dir, &one);
+        if (st)
+            cnas__errs_add_error(&e, &one);
     }
     free(copy);
-    return st;
+    return e.n ? (err ? err->code : CNAS_ERR_PLUGIN) : CNAS_OK;
 }
 
 int cnas_registry_plugin_count(const cnas_registry *r) { return r->n; }

@@ -24,8 +24,30 @@ static cnas_status noop_get(void *self, cnas_split s, int64_t k, float *x, int32
 
 static const cnas_dataset_vtable vt = {sizeof vt, noop_open, noop_close, noop_info, noop_get};
 
+#ifdef BREAK_BAD_DEFAULT
+/* A schema whose default does not fit its own type. */
+static const cnas_param_spec keys[] = {
+    CNAS_PARAM_SPEC_INT("epochs", "ten", 1, 100, "a default that is not an integer"),
+};
+#define KEYS keys, 1
+#else
+#define KEYS NULL, 0
+#endif
+
+#ifdef BREAK_NO_VTABLE
+#define VT NULL
+#else
+#define VT &vt
+#endif
+
+#ifdef BREAK_UNRESOLVED
+/* Defined nowhere: dlopen(RTLD_NOW) must fail and say why. */
+extern int cnas_test_symbol_defined_nowhere(void);
+int (*volatile keep_reference)(void) = cnas_test_symbol_defined_nowhere;
+#endif
+
 __attribute__((unused)) static const cnas_component components[] = {
-    {sizeof(cnas_component), CNAS_KIND_DATASET, "broken_data", "a dataset", NULL, 0, &vt},
+    {sizeof(cnas_component), CNAS_KIND_DATASET, "broken_data", "a dataset", KEYS, VT},
 #ifdef BREAK_DUPLICATE
     {sizeof(cnas_component), CNAS_KIND_DATASET, "broken_data", "the same name again", NULL, 0, &vt},
 #endif
@@ -62,6 +84,15 @@ CNAS_EXPORT const cnas_plugin_desc *cnas_plugin_entry(void)
 #endif
 #ifdef BREAK_NO_VERSION
     d.version = NULL;
+#endif
+#ifdef BREAK_LARGE_SIZE
+    d.size = sizeof(cnas_plugin_desc) + 64;
+#endif
+#ifdef BREAK_NO_COMPONENTS
+    d.n_components = 0;
+#endif
+#ifdef BREAK_NULL_DESC
+    return NULL;
 #endif
     return &d;
 }

@@ -34,17 +34,27 @@ cnas_status cnas_ini_override(cnas_ini *ini, const char *assignment, cnas_error 
 
 const char *cnas_ini_name(const cnas_ini *ini);
 const char *cnas_ini_get(const cnas_ini *ini, const char *section, const char *key);
+/* Where a key's value came from: a file name or "--set"; NULL when absent. */
+const char *cnas_ini_origin(const cnas_ini *ini, const char *section, const char *key);
 bool cnas_ini_has_section(const cnas_ini *ini, const char *section);
 
-/* Check that every section is known (with a did-you-mean for typos). */
+/* Check that every section is known (with a did-you-mean for typos). Every unknown
+ * section is reported, one per line of err->msg. */
 cnas_status cnas_ini_check_sections(const cnas_ini *ini, cnas_error *err);
 
 /* Validate `section` (plus, when overlay is not NULL, that section's keys on top)
- * against a schema; `use` is skipped when skip_use. Errors name the file, section,
- * key, value and expectation. */
+ * against a schema; `use` is skipped when skip_use. Errors name the file a key came
+ * from, the section, key, value and expectation; every error of the section is
+ * reported, one per line of err->msg:
+ *   x.ini [train] key 'epochs' = 'ten': expected an integer between 1 and 100000 */
 cnas_status cnas_ini_resolve(const cnas_ini *ini, const char *section, const char *overlay,
                              const cnas_param_spec *spec, int n_spec, bool skip_use,
                              cnas_params **out, cnas_error *err);
+/* The same, with `what` naming the component in unknown-key messages:
+ *   x.ini [strategy] key 'lerning_rate': unknown key for strategy 'darts'; did you mean ...? */
+cnas_status cnas_ini_resolve_for(const cnas_ini *ini, const char *section, const char *overlay,
+                                 const char *what, const cnas_param_spec *spec, int n_spec,
+                                 bool skip_use, cnas_params **out, cnas_error *err);
 
 /* The schemas of the core sections. */
 extern const cnas_param_spec cnas_run_keys[];

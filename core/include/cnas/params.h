@@ -5,7 +5,8 @@
  * keys, types, ranges, choices, required keys) and hands the component a
  * cnas_params holding exactly its declared keys, each with a value of the declared
  * type (the INI's or the default). Reading a value therefore cannot fail for a
- * declared key; asking for an undeclared key returns the zero value. */
+ * declared key; asking for an undeclared key returns the zero value. Keys match
+ * case-insensitively, as INI keys do. */
 #ifndef CNAS_PARAMS_H
 #define CNAS_PARAMS_H
 

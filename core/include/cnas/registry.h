@@ -6,7 +6,17 @@
  * until the registry is freed. A file that is not a loadable object for this
  * machine, lacks the entry symbol, has another ABI major or a newer minor, a
  * malformed descriptor, a duplicate component name or a failing init is rejected
- * with a message naming the file and the reason. */
+ * with a message naming the file and the reason.
+ *
+ * Each load call is one entry of a search path: a plugin whose name was already
+ * loaded by an earlier call is skipped (the earlier entry shadows it, as PATH does
+ * for commands), while two plugins of the same name found by one call are an error.
+ *
+ *     cnas_registry *r = cnas_registry_new(&err);
+ *     cnas_registry_load_path(r, getenv("CNAS_PLUGIN_PATH"), &err);
+ *     const cnas_component *c = cnas_registry_find(r, CNAS_KIND_OP, "sep_conv_3x3", NULL, &err);
+ *     ...
+ *     cnas_registry_free(r);   // unloads: no component pointer survives this */
 #ifndef CNAS_REGISTRY_H
 #define CNAS_REGISTRY_H
 
