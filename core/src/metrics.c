@@ -105,6 +105,11 @@ void cnas_metrics_set(cnas_metrics *m, const char *name, double value)
     m->set[i] = 1;
 }
 
+void cnas_metrics_clear(cnas_metrics *m)
+{
+    memset(m->set, 0, sizeof m->set);
+}
+
 double cnas_metrics_last(const cnas_metrics *m, const char *name)
 {
     for (int i = 0; i < m->n; i++)

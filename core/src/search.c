@@ -147,6 +147,9 @@ static void env_end_epoch(cnas_search_env *env, int64_t epoch)
     cnas_metrics_set(h->epochs, "train_loss", cnas_metrics_last(h->steps, "train_loss"));
     if (cnas_metrics_write(h->epochs, epoch, h->data.batches_per_epoch, &err))
         env_log(env, CNAS_LOG_WARN, "%s", err.msg);
+    /* Values set for the epoch record do not spill into the next step's record (a
+     * resumed run would not have them). */
+    cnas_metrics_clear(h->steps);
 }
 
 static int appended_slot(host *h, const char *file)

@@ -130,9 +130,8 @@ static cnas_status trainer_run(void *self, cnas_error *err)
         if ((st = env->begin_epoch(env, t->epoch, err)))
             return st;
         for (;;) {
-            if (env->stop_requested(env))
-                return cnas_error_set(err, CNAS_ERR_INTERRUPTED, "training stopped at epoch "
-                                      "%lld step %lld", (long long)t->epoch, (long long)t->step);
+            if (env->stop_requested(env)) /* checkpoints, then reports the interruption */
+                return env->checkpoint_point(env, t->epoch, t->step, false, err);
             cnas_graph_reset(t->g_data);
             step_ctx c = {t, NULL, NULL, dp, 0};
             int r = env->next_batch(env, CNAS_STREAM_TRAIN, t->g_data, &c.x, &c.y, err);

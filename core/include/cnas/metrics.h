@@ -22,6 +22,8 @@ void cnas_metrics_close(cnas_metrics *m);
 void cnas_metrics_set(cnas_metrics *m, const char *name, double value);
 /* Write the record (with epoch and step first) and clear the values. */
 cnas_status cnas_metrics_write(cnas_metrics *m, int64_t epoch, int64_t step, cnas_error *err);
+/* Forget the values set since the last record without writing them. */
+void cnas_metrics_clear(cnas_metrics *m);
 /* The last value written or set under a name; NaN when never seen. */
 double cnas_metrics_last(const cnas_metrics *m, const char *name);
 

@@ -350,9 +350,8 @@ static cnas_status darts_run(void *self, cnas_error *err)
         if ((st = env->begin_epoch(env, d->epoch, err)))
             return st;
         for (;;) {
-            if (env->stop_requested(env))
-                return cnas_error_set(err, CNAS_ERR_INTERRUPTED, "darts: stopped at epoch %lld "
-                                      "step %lld", (long long)d->epoch, (long long)d->step);
+            if (env->stop_requested(env)) /* checkpoints, then reports the interruption */
+                return env->checkpoint_point(env, d->epoch, d->step, false, err);
             cnas_graph_reset(d->g_data);
             batch_ctx train = {d, NULL, NULL, 0}, val = {d, NULL, NULL, 0};
             int r = env->next_batch(env, CNAS_STREAM_TRAIN, d->g_data, &train.x, &train.y, err);
@@ -373,8 +372,6 @@ static cnas_status darts_run(void *self, cnas_error *err)
             env->metric(env, "lr", lr);
             env->metric(env, "train_loss", loss);
             env->metric(env, "train_acc", (double)train.correct / (double)train.x->shape[0]);
-            env->metric(env, "step_mb", (double)cnas_graph_peak_bytes(d->g) / (1 << 20));
-            env->metric(env, "arena_blocks", (double)cnas_graph_block_allocs(d->g));
             d->step++;
             env->end_step(env, d->epoch, d->step);
             if ((st = env->checkpoint_point(env, d->epoch, d->step, false, err)))
