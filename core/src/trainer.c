@@ -18,7 +18,7 @@ typedef struct trainer {
     cnas_graph *g, *g_data;
     cnas_rng noise;             /* drop-path masks */
     int64_t epoch, step;
-    double best_acc, last_acc;
+    double last_acc;            /* accuracy of the last evaluation */
 } trainer;
 
 typedef struct step_ctx {
@@ -199,22 +199,13 @@ static cnas_status trainer_save(void *self, cnas_ckpt *ck, cnas_error *err)
     if (!st)
         st = cnas_ckpt_put_blob(ck, "trainer.last_acc", &t->last_acc, sizeof t->last_acc, err);
     if (!st)
-        st = cnas_ckpt_put_i64(ck, "trainer.opt.steps", cnas_optim_steps(t->opt), err);
-    for (int i = 0; !st && i < t->n_weights; i++) {
-        float *buf = cnas_optim_state_buffer(t->opt, i, 0, false);
-        if (!buf)
-            continue;
-        char name[64];
-        snprintf(name, sizeof name, "trainer.opt.%d", i);
-        st = cnas_ckpt_put_blob(ck, name, buf, cnas_tensor_bytes(t->weights[i]), err);
-    }
+        st = cnas_optim_save(t->opt, ck, "trainer.opt", err);
     return st;
 }
 
 static cnas_status trainer_load(void *self, const cnas_ckpt *ck, cnas_error *err)
 {
     trainer *t = self;
-    int64_t steps;
     cnas_status st = cnas_ckpt_get_i64(ck, "trainer.epoch", &t->epoch, err);
     if (!st)
         st = cnas_ckpt_get_i64(ck, "trainer.step", &t->step, err);
@@ -223,20 +214,7 @@ static cnas_status trainer_load(void *self, const cnas_ckpt *ck, cnas_error *err
     if (!st)
         st = cnas_ckpt_get_blob(ck, "trainer.last_acc", &t->last_acc, sizeof t->last_acc, err);
     if (!st)
-        st = cnas_ckpt_get_i64(ck, "trainer.opt.steps", &steps, err);
-    if (st)
-        return st;
-    cnas_optim_set_steps(t->opt, steps);
-    for (int i = 0; !st && i < t->n_weights; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "trainer.opt.%d", i);
-        if (!cnas_ckpt_has(ck, name))
-            continue;
-        float *buf = cnas_optim_state_buffer(t->opt, i, 0, true);
-        if (!buf)
-            return cnas_error_set(err, CNAS_ERR_NOMEM, "trainer: out of memory");
-        st = cnas_ckpt_get_blob(ck, name, buf, cnas_tensor_bytes(t->weights[i]), err);
-    }
+        st = cnas_optim_load(t->opt, ck, "trainer.opt", err);
     return st;
 }
 

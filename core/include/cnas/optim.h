@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cnas/checkpoint.h>
 #include <cnas/rng.h>
 #include <cnas/status.h>
 #include <cnas/tensor.h>
@@ -57,6 +58,12 @@ int64_t cnas_optim_steps(const cnas_optim *o);
 void cnas_optim_set_steps(cnas_optim *o, int64_t steps);
 int cnas_optim_state_buffers_per_param(const cnas_optim *o);
 float *cnas_optim_state_buffer(cnas_optim *o, int param, int which, bool create);
+
+/* Checkpoint records of an optimizer's state under a prefix ("<prefix>.steps",
+ * "<prefix>.<param>.<buffer>"); buffers not created yet are not written, and are
+ * left uncreated on load. */
+cnas_status cnas_optim_save(cnas_optim *o, cnas_ckpt *ck, const char *prefix, cnas_error *err);
+cnas_status cnas_optim_load(cnas_optim *o, const cnas_ckpt *ck, const char *prefix, cnas_error *err);
 
 /* Scale the gradients so that their global L2 norm is at most max_norm (PyTorch's
  * clip_grad_norm_, with its 1e-6 guard). Returns the norm before clipping. */

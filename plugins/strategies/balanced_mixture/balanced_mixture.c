@@ -751,47 +751,6 @@ static cnas_status bm_run(void *self, cnas_error *err)
 
 /* ---- checkpoints ---------------------------------------------------------------------------- */
 
-static cnas_status save_optim(cnas_ckpt *ck, const char *prefix, cnas_optim *o, cnas_error *err)
-{
-    char name[96];
-    snprintf(name, sizeof name, "%s.steps", prefix);
-    cnas_status st = cnas_ckpt_put_i64(ck, name, cnas_optim_steps(o), err);
-    int per = cnas_optim_state_buffers_per_param(o);
-    for (int i = 0; !st && i < cnas_optim_param_count(o); i++)
-        for (int k = 0; !st && k < per; k++) {
-            float *buf = cnas_optim_state_buffer(o, i, k, false);
-            if (!buf)
-                continue;
-            snprintf(name, sizeof name, "%s.%d.%d", prefix, i, k);
-            st = cnas_ckpt_put_blob(ck, name, buf, cnas_tensor_bytes(cnas_optim_param(o, i)), err);
-        }
-    return st;
-}
-
-static cnas_status load_optim(const cnas_ckpt *ck, const char *prefix, cnas_optim *o,
-                              cnas_error *err)
-{
-    char name[96];
-    int64_t steps;
-    snprintf(name, sizeof name, "%s.steps", prefix);
-    cnas_status st = cnas_ckpt_get_i64(ck, name, &steps, err);
-    if (st)
-        return st;
-    cnas_optim_set_steps(o, steps);
-    int per = cnas_optim_state_buffers_per_param(o);
-    for (int i = 0; !st && i < cnas_optim_param_count(o); i++)
-        for (int k = 0; !st && k < per; k++) {
-            snprintf(name, sizeof name, "%s.%d.%d", prefix, i, k);
-            if (!cnas_ckpt_has(ck, name))
-                continue;
-            float *buf = cnas_optim_state_buffer(o, i, k, true);
-            if (!buf)
-                return cnas_error_set(err, CNAS_ERR_NOMEM, BM ": out of memory");
-            st = cnas_ckpt_get_blob(ck, name, buf, cnas_tensor_bytes(cnas_optim_param(o, i)), err);
-        }
-    return st;
-}
-
 /* Every tensor of supernet m >= 1 (supernet 0 is the host's env->space). */
 static cnas_status net_tensors(bm_state *b, int m, cnas_named_tensor **out, int *n,
                                cnas_error *err)
@@ -826,7 +785,7 @@ static cnas_status bm_save(void *self, cnas_ckpt *ck, cnas_error *err)
     for (int m = 0; m < b->M && !st; m++) {
         char name[320];
         snprintf(name, sizeof name, "bm.opt%d", m);
-        if ((st = save_optim(ck, name, b->nets[m].opt, err)) || m == 0)
+        if ((st = cnas_optim_save(b->nets[m].opt, ck, name, err)) || m == 0)
             continue;
         cnas_named_tensor *all = NULL;
         int n = 0;
@@ -873,7 +832,7 @@ static cnas_status bm_load(void *self, const cnas_ckpt *ck, cnas_error *err)
     for (int m = 0; m < b->M && !st; m++) {
         char name[320];
         snprintf(name, sizeof name, "bm.opt%d", m);
-        if ((st = load_optim(ck, name, b->nets[m].opt, err)) || m == 0)
+        if ((st = cnas_optim_load(b->nets[m].opt, ck, name, err)) || m == 0)
             continue;
         cnas_named_tensor *all = NULL;
         int n = 0;

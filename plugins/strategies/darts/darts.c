@@ -412,47 +412,6 @@ static cnas_status darts_run(void *self, cnas_error *err)
 
 /* ---- checkpoints ---------------------------------------------------------------------- */
 
-static cnas_status save_optim(cnas_ckpt *ck, const char *prefix, cnas_optim *o, cnas_error *err)
-{
-    char name[96];
-    snprintf(name, sizeof name, "%s.steps", prefix);
-    cnas_status st = cnas_ckpt_put_i64(ck, name, cnas_optim_steps(o), err);
-    int per = cnas_optim_state_buffers_per_param(o);
-    for (int i = 0; !st && i < cnas_optim_param_count(o); i++)
-        for (int b = 0; !st && b < per; b++) {
-            float *buf = cnas_optim_state_buffer(o, i, b, false);
-            if (!buf)
-                continue;
-            snprintf(name, sizeof name, "%s.%d.%d", prefix, i, b);
-            st = cnas_ckpt_put_blob(ck, name, buf, cnas_tensor_bytes(cnas_optim_param(o, i)), err);
-        }
-    return st;
-}
-
-static cnas_status load_optim(const cnas_ckpt *ck, const char *prefix, cnas_optim *o,
-                              cnas_error *err)
-{
-    char name[96];
-    int64_t steps;
-    snprintf(name, sizeof name, "%s.steps", prefix);
-    cnas_status st = cnas_ckpt_get_i64(ck, name, &steps, err);
-    if (st)
-        return st;
-    cnas_optim_set_steps(o, steps);
-    int per = cnas_optim_state_buffers_per_param(o);
-    for (int i = 0; !st && i < cnas_optim_param_count(o); i++)
-        for (int b = 0; !st && b < per; b++) {
-            snprintf(name, sizeof name, "%s.%d.%d", prefix, i, b);
-            if (!cnas_ckpt_has(ck, name))
-                continue;
-            float *buf = cnas_optim_state_buffer(o, i, b, true);
-            if (!buf)
-                return cnas_error_set(err, CNAS_ERR_NOMEM, "darts: out of memory");
-            st = cnas_ckpt_get_blob(ck, name, buf, cnas_tensor_bytes(cnas_optim_param(o, i)), err);
-        }
-    return st;
-}
-
 static cnas_status darts_save(void *self, cnas_ckpt *ck, cnas_error *err)
 {
     darts *d = self;
@@ -465,9 +424,9 @@ static cnas_status darts_save(void *self, cnas_ckpt *ck, cnas_error *err)
         st = cnas_ckpt_put_tensor(ck, name, d->groups[gi].alpha, err);
     }
     if (!st)
-        st = save_optim(ck, "darts.w_opt", d->w_opt, err);
+        st = cnas_optim_save(d->w_opt, ck, "darts.w_opt", err);
     if (!st)
-        st = save_optim(ck, "darts.a_opt", d->a_opt, err);
+        st = cnas_optim_save(d->a_opt, ck, "darts.a_opt", err);
     return st;
 }
 
@@ -483,9 +442,9 @@ static cnas_status darts_load(void *self, const cnas_ckpt *ck, cnas_error *err)
         st = cnas_ckpt_get_tensor(ck, name, d->groups[gi].alpha, err);
     }
     if (!st)
-        st = load_optim(ck, "darts.w_opt", d->w_opt, err);
+        st = cnas_optim_load(d->w_opt, ck, "darts.w_opt", err);
     if (!st)
-        st = load_optim(ck, "darts.a_opt", d->a_opt, err);
+        st = cnas_optim_load(d->a_opt, ck, "darts.a_opt", err);
     return st;
 }
 
