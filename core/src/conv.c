@@ -1,11 +1,11 @@
 /* 2-D convolution, NCHW, forward and backward. Three paths:
- *   depthwise (groups == C_in == C_out): direct loops over each (n, c) plane. Every
- *     output row is split into interior columns, where all taps of a kernel row land
- *     inside the input, and the few border columns. The interior loop runs over output
- *     columns with the taps unrolled (3x3 and 5x5, stride 1 and 2 are instantiated with
- *     constant sizes), so it vectorises without bounds checks. The stride-1 input
- *     gradient is the same correlation with the flipped kernel over dY; the weight
- *     gradient accumulates per-tap rows, so its inner loop is elementwise too.
+ *   depthwise (groups == C_in == C_out): direct loops over each (n, c) plane, read from
+ *     a zero-padded copy so that no row has border columns. The loop over output
+ *     columns keeps each output's sum in a register across all taps (3x3 and 5x5 at
+ *     stride 1 and 2 are instantiated with constant sizes) and vectorises. The stride-1
+ *     input gradient is the same correlation of the padded dY with the flipped kernel;
+ *     strided ones gather from zero-stuffed dY rows. The weight gradient keeps per-tap,
+ *     per-column sums in registers across rows and is owned per channel.
  *   pointwise (1x1, stride 1, no padding, one group): GEMMs on the NCHW planes as
  *     they are, no im2col;
  *   general: im2col per sample and group, then GEMM; col2im for the input gradient.
@@ -13,7 +13,8 @@
  * single-threaded OpenBLAS. Nothing depends on the thread count: outputs and input
  * gradients are per sample, depthwise weight gradients are owned per channel, and
  * GEMM weight gradients are summed from a fixed number of batch chunks in chunk
- * order. Gradients nobody asked for are never computed. */
+ * order. Gradients nobody asked for are never computed, and all scratch comes from
+ * the graph arena and is released before the call returns. */
 #include <cnas/ops.h>
 
 #include <cblas.h>
@@ -66,102 +67,172 @@ static inline void valid_range(int64_t Wo, int64_t W, int s, int p, int64_t off,
 
 /* The depthwise kernels read a zero-padded copy of each input plane (per-thread scratch
  * whose border is zeroed once), so no output row has border columns: every row is one
- * bounds-free loop. */
+ * bounds-free loop. With a column stride of 2 each padded row is stored as its even
+ * columns followed by its odd ones, so every tap reads consecutive floats. */
 typedef struct dw_pad {
     int64_t Hp, Wp; /* padded plane; Wp is the row stride the kernels use */
+    int64_t half;   /* split rows: where the odd columns start, else 0 */
     int ph, pw;
 } dw_pad;
 
-static dw_pad dw_pad_of(int64_t H, int64_t W, int ph, int pw)
+static dw_pad dw_pad_of(int64_t H, int64_t W, int ph, int pw, int sw)
 {
-    return (dw_pad){H + 2 * ph, W + 2 * pw, ph, pw};
+    int64_t Wp = W + 2 * pw;
+    return (dw_pad){H + 2 * ph, Wp, sw == 2 ? (Wp + 1) / 2 : 0, ph, pw};
 }
 
-/* The plane x (H x W) as the kernels see it: itself when unpadded, else copied into the
- * middle of scratch whose border is zero. */
-static const float *dw_padded(const dw_pad *p, const float *x, int64_t H, int64_t W,
-                              float *restrict scratch)
+/* Where padded column c of a row is stored, and the step between output columns. */
+static inline int64_t dw_col(const dw_pad *p, int64_t c)
 {
-    if (!p->ph && !p->pw)
+    return p->half ? (c & 1) * p->half + (c >> 1) : c;
+}
+
+static inline int64_t dw_step(const dw_pad *p, int sw)
+{
+    return p->half ? 1 : sw;
+}
+
+/* The plane x (H x W) as the kernels see it: itself when neither padded nor split,
+ * else copied into scratch whose other entries are zero. */
+CONV_CLONES static const float *dw_padded(const dw_pad *p, const float *restrict x, int64_t H,
+                                          int64_t W, float *restrict scratch)
+{
+    if (!p->ph && !p->pw && !p->half)
         return x;
-    for (int64_t r = 0; r < H; r++)
-        memcpy(scratch + (r + p->ph) * p->Wp + p->pw, x + r * W, (size_t)W * sizeof(float));
+    /* Split rows: input columns q0, q0+2, ... land on even padded columns, the others on
+     * odd ones; each set is one contiguous run in the row. */
+    int64_t q0 = p->pw & 1, q1 = 1 - q0;
+    int64_t ne = (W - q0 + 1) / 2, no = (W - q1 + 1) / 2;
+    int64_t de = dw_col(p, p->pw + q0), dodd = dw_col(p, p->pw + q1);
+    for (int64_t r = 0; r < H; r++) {
+        float *row = scratch + (r + p->ph) * p->Wp;
+        const float *src = x + r * W;
+        if (!p->half) {
+            memcpy(row + p->pw, src, (size_t)W * sizeof(float));
+            continue;
+        }
+        for (int64_t m = 0; m < ne; m++)
+            row[de + m] = src[q0 + 2 * m];
+        for (int64_t m = 0; m < no; m++)
+            row[dodd + m] = src[q1 + 2 * m];
+    }
     return scratch;
 }
 
-/* y[j] = (ACC ? y[j] : init) + Σ_a Σ_b w[a][b] · x[off + a·rs + j·S + b·d] for j < n.
- * KH, KW, S and ACC are constants at every call site, so the tap loops unroll and the j
- * loop vectorises; each output keeps its running sum in a register across all taps. */
-static inline __attribute__((always_inline)) void
-taps(int KH, int KW, int S, bool ACC, const float *restrict w, const float *restrict x,
-     int64_t off, int64_t rs, int64_t d, float *restrict y, int64_t n, float init)
+/* Offset of tap column b·d within a row: plain, or in a split row (odd columns from
+ * half on). */
+static inline __attribute__((always_inline)) int64_t tap_col(bool SPLIT, int64_t bd, int64_t half)
 {
-    for (int64_t j = 0; j < n; j++) {
-        float s = ACC ? y[j] : init;
-        for (int a = 0; a < KH; a++)
-            for (int b = 0; b < KW; b++)
-                s += w[a * KW + b] * x[off + a * rs + j * S + b * d];
-        y[j] = s;
+    return SPLIT ? (bd >> 1) + (bd & 1) * half : bd;
+}
+
+/* For each of `rows` output rows i (y advancing by ys, x by xs):
+ *   y[i][j] = (ACC ? y[i][j] : init) + Σ_a Σ_b w[a][b] · x[off + i·xs + a·rs + col(b·d) + j]
+ * for j < n. KH, KW, SPLIT and ACC are constants at every call site, so the tap loops
+ * unroll and the j loop vectorises; each output keeps its running sum in a register
+ * across all taps, and the weights and tap offsets are set up once for all rows. */
+static inline __attribute__((always_inline)) void
+taps(int KH, int KW, bool SPLIT, bool ACC, const float *restrict w, const float *restrict x,
+     int64_t off, int64_t xs, int64_t rs, int64_t d, int64_t half, float *restrict y,
+     int64_t ys, int64_t rows, int64_t n, float init)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const float *xi = x + off + i * xs;
+        float *yi = y + i * ys;
+        for (int64_t j = 0; j < n; j++) {
+            float s = ACC ? yi[j] : init;
+            for (int a = 0; a < KH; a++)
+                for (int b = 0; b < KW; b++)
+                    s += w[a * KW + b] * xi[a * rs + tap_col(SPLIT, b * d, half) + j];
+            yi[j] = s;
+        }
     }
 }
 
 /* y (Ho x Wo) = init + correlation of the padded plane xp with w (kh x kw), or
  * y += correlation when acc. */
 CONV_CLONES static void dw_plane(const conv_geom *g, const dw_pad *p, const float *restrict xp,
-                     const float *restrict w, float *restrict y, bool acc, float init)
+                                 const float *restrict w, float *restrict y, bool acc,
+                                 float init)
 {
-    int64_t rs = (int64_t)g->dh * p->Wp, d = g->dw, n = g->Wo;
-    int k = g->kh == g->kw ? g->kh : 0, s = g->sw;
+    int64_t rs = (int64_t)g->dh * p->Wp, n = g->Wo, js = dw_step(p, g->sw), d = g->dw;
+    int64_t h = p->half, xs = g->sh * p->Wp;
+    int k = g->kh == g->kw && js == 1 ? g->kh : 0;
+#define DW_CASE(K, SPLIT)                                                                 \
+    if (k == K && (h != 0) == SPLIT) {                                                    \
+        if (acc)                                                                          \
+            taps(K, K, SPLIT, true, w, xp, 0, xs, rs, d, h, y, n, g->Ho, n, 0.0f);        \
+        else                                                                              \
+            taps(K, K, SPLIT, false, w, xp, 0, xs, rs, d, h, y, n, g->Ho, n, init);       \
+        return;                                                                           \
+    }
+    DW_CASE(3, false) DW_CASE(5, false) DW_CASE(3, true) DW_CASE(5, true)
+#undef DW_CASE
     for (int64_t i = 0; i < g->Ho; i++) {
         float *yr = y + i * g->Wo;
-        int64_t off = i * g->sh * p->Wp;
-#define DW_CASE(K, S)                                                                     \
-    if (k == K && s == S) {                                                               \
-        if (acc)                                                                          \
-            taps(K, K, S, true, w, xp, off, rs, d, yr, n, 0.0f);                          \
-        else                                                                              \
-            taps(K, K, S, false, w, xp, off, rs, d, yr, n, init);                         \
-        continue;                                                                         \
-    }
-        DW_CASE(3, 1) DW_CASE(3, 2) DW_CASE(5, 1) DW_CASE(5, 2)
-#undef DW_CASE
+        int64_t off = i * xs;
         if (!acc)
             for (int64_t j = 0; j < n; j++)
                 yr[j] = init;
         for (int a = 0; a < g->kh; a++)
             for (int b = 0; b < g->kw; b++) {
                 float wv = w[a * g->kw + b];
-                const float *xr = xp + off + a * rs + b * d;
-                if (s == 1)
+                const float *xr = xp + off + a * rs + dw_col(p, (int64_t)b * g->dw);
+                if (js == 1)
                     for (int64_t j = 0; j < n; j++)
                         yr[j] += wv * xr[j];
                 else
                     for (int64_t j = 0; j < n; j++)
-                        yr[j] += wv * xr[j * s];
+                        yr[j] += wv * xr[j * js];
             }
     }
 }
 
-/* dx (H x W) += dY scattered through the kernel; for strides above 1 and for padding
- * wider than the kernel, where the input gradient is not a plain correlation. */
-CONV_CLONES static void dw_scatter_plane(const conv_geom *g, const float *restrict dy, const float *restrict w,
-                             float *restrict dx)
+/* The strided input gradient gathers from dY rows "stuffed" with zeros: dy[i][j] sits
+ * at column j·sw + P of a row of Wu, so input column q reads the stuffed row at
+ * q + e + b·dw for the column-flipped taps b, a stride-1 loop like the forward. */
+typedef struct dw_stuff {
+    int64_t Wu, P, e;
+} dw_stuff;
+
+static dw_stuff dw_stuff_of(const conv_geom *g)
 {
-    for (int a = 0; a < g->kh; a++)
-        for (int b = 0; b < g->kw; b++) {
-            float wv = w[a * g->kw + b];
-            int64_t jlo, jhi;
-            valid_range(g->Wo, g->W, g->sw, g->pw, (int64_t)b * g->dw, &jlo, &jhi);
-            for (int64_t i = 0; i < g->Ho; i++) {
-                int64_t r = i * g->sh - g->ph + (int64_t)a * g->dh;
-                if (r < 0 || r >= g->H)
-                    continue;
-                int64_t o = r * g->W - g->pw + (int64_t)b * g->dw;
-                const float *yr = dy + i * g->Wo;
-                for (int64_t j = jlo; j < jhi; j++)
-                    dx[o + j * g->sw] += wv * yr[j];
-            }
+    int64_t reach = (int64_t)(g->kw - 1) * g->dw;
+    int64_t P = reach > g->pw ? reach - g->pw : 0;
+    return (dw_stuff){g->W + g->pw + P, P, g->pw + P - reach};
+}
+
+/* dx (H x W) += transposed convolution of dy (Ho x Wo) with the kernel, for strides above
+ * 1 and padding wider than the kernel's reach. wf is the kernel flipped in both axes; u
+ * is Ho x Wu scratch whose non-data columns are zero and stay zero. */
+CONV_CLONES static void dw_tconv_plane(const conv_geom *g, const dw_stuff *st,
+                                       const float *restrict dy, const float *restrict wf,
+                                       float *restrict u, float *restrict dx)
+{
+    for (int64_t i = 0; i < g->Ho; i++)
+        for (int64_t j = 0; j < g->Wo && j * g->sw + st->P < st->Wu; j++)
+            u[i * st->Wu + j * g->sw + st->P] = dy[i * g->Wo + j];
+    int kw = g->kw;
+    int64_t d = g->dw, n = g->W;
+    for (int64_t r = 0; r < g->H; r++) {
+        float *xr = dx + r * g->W;
+        for (int a = 0; a < g->kh; a++) {
+            int64_t num = r + g->ph - (int64_t)a * g->dh;
+            if (num < 0 || num % g->sh || num / g->sh >= g->Ho)
+                continue;
+            /* Row a of w, columns reversed, is row kh-1-a of the full flip. */
+            const float *wr = wf + (g->kh - 1 - a) * kw;
+            int64_t off = num / g->sh * st->Wu + st->e;
+            if (kw == 3)
+                taps(1, 3, false, true, wr, u, off, 0, 0, d, 0, xr, 0, 1, n, 0.0f);
+            else if (kw == 5)
+                taps(1, 5, false, true, wr, u, off, 0, 0, d, 0, xr, 0, 1, n, 0.0f);
+            else
+                for (int b = 0; b < kw; b++)
+                    for (int64_t q = 0; q < n; q++)
+                        xr[q] += wr[b] * u[off + q + b * d];
         }
+    }
 }
 
 /* Four floats as one value (GCC / Clang generic vectors, one SSE register on the x86-64
@@ -169,31 +240,30 @@ CONV_CLONES static void dw_scatter_plane(const conv_geom *g, const float *restri
 typedef float v4f __attribute__((vector_size(16)));
 typedef float v4u __attribute__((vector_size(16), aligned(4)));
 
-static inline __attribute__((always_inline)) v4f load4(const float *p, int S)
-{
-    if (S == 1)
-        return *(const v4u *)p;
-    return (v4f){p[0], p[S], p[2 * S], p[3 * S]};
-}
-
-/* acc[b][j] += Σ_i dy[i][j] · xp[off + i·sh·Wp + j·S + b·d] for the KW <= 5 taps of one
- * kernel row. Columns go in blocks of 8 whose partial sums stay in registers across all
- * rows i (named variables, two vectors per tap: enough independent chains to hide the
- * add latency); one dY load feeds KW taps. */
+/* acc[b][j] += Σ_i dy[i][j] · xp[off + i·sh·Wp + col(b·d) + j] for the KW <= 5 taps of
+ * one kernel row (consecutive columns: stride 1, or split rows). Columns go in blocks of 8
+ * whose partial sums stay in registers across all rows i (named variables, two vectors
+ * per tap: enough independent chains to hide the add latency); one dY load feeds KW
+ * taps. */
 static inline __attribute__((always_inline)) void
-wg_taps(int KW, int S, const conv_geom *g, int64_t Wp, const float *restrict dy,
+wg_taps(int KW, bool SPLIT, const conv_geom *g, const dw_pad *p, const float *restrict dy,
         const float *restrict xp, int64_t off, float *restrict acc)
 {
-    int64_t n = g->Wo, step = (int64_t)g->sh * Wp, d = g->dw, jb = 0;
+    int64_t n = g->Wo, step = (int64_t)g->sh * p->Wp, d = g->dw, h = p->half, jb = 0;
     for (; jb + 8 <= n; jb += 8) {
         v4f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0};
         v4f b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}, b4 = {0};
         for (int64_t i = 0; i < g->Ho; i++) {
             const float *yr = dy + i * n + jb;
             v4f ya = *(const v4u *)yr, yb = *(const v4u *)(yr + 4);
-            const float *xa = xp + off + i * step + jb * S, *xb = xa + 4 * S;
-#define WG_TAP(B, A, Bv)                                                                      if (KW > B) {                                                                                 A += ya * load4(xa + B * d, S);                                                           Bv += yb * load4(xb + B * d, S);                                                      }
-            WG_TAP(0, a0, b0) WG_TAP(1, a1, b1) WG_TAP(2, a2, b2) WG_TAP(3, a3, b3) WG_TAP(4, a4, b4)
+            const float *xa = xp + off + i * step + jb;
+#define WG_TAP(B, A, Bv)                                                                  \
+    if (KW > B) {                                                                         \
+        A += ya * *(const v4u *)(xa + tap_col(SPLIT, B * d, h));                          \
+        Bv += yb * *(const v4u *)(xa + tap_col(SPLIT, B * d, h) + 4);                     \
+    }
+            WG_TAP(0, a0, b0) WG_TAP(1, a1, b1) WG_TAP(2, a2, b2) WG_TAP(3, a3, b3)
+            WG_TAP(4, a4, b4)
 #undef WG_TAP
         }
         v4f va[5] = {a0, a1, a2, a3, a4}, vb[5] = {b0, b1, b2, b3, b4};
@@ -206,25 +276,44 @@ wg_taps(int KW, int S, const conv_geom *g, int64_t Wp, const float *restrict dy,
         for (int b = 0; b < KW; b++) {
             float s = 0.0f;
             for (int64_t i = 0; i < g->Ho; i++)
-                s += dy[i * n + j] * xp[off + i * step + j * S + b * d];
+                s += dy[i * n + j] * xp[off + i * step + tap_col(SPLIT, b * d, h) + j];
             acc[b * n + j] += s;
         }
 }
 
-/* acc[a·kw + b][j] += Σ_i dy[i][j] · xp[i·s + a·d][j·s + b·d] on the padded plane: per-tap,
+/* acc[a·kw + b][j] += Σ_i dy[i][j] · x[i·s + a·d][j·s + b·d] on the padded plane: per-tap,
  * per-column partial sums, summed over j once per channel. */
-CONV_CLONES static void dw_wgrad_plane(const conv_geom *g, const dw_pad *p, const float *restrict dy,
-                           const float *restrict xp, float *restrict acc)
+CONV_CLONES static void dw_wgrad_plane(const conv_geom *g, const dw_pad *p,
+                                       const float *restrict dy, const float *restrict xp,
+                                       float *restrict acc)
 {
-    int64_t n = g->Wo;
+    int64_t n = g->Wo, js = dw_step(p, g->sw);
     for (int a = 0; a < g->kh; a++) {
         int64_t off = (int64_t)a * g->dh * p->Wp;
         float *ar = acc + (int64_t)a * g->kw * n;
-#define WG_CASE(K, S)                                                                         if (g->kw == K && g->sw == S) {                                                               wg_taps(K, S, g, p->Wp, dy, xp, off, ar);                                                 continue;                                                                             }
-        WG_CASE(3, 1) WG_CASE(3, 2) WG_CASE(5, 1) WG_CASE(5, 2)
-#undef WG_CASE
-        for (int b = 0; b < g->kw; b++)
-            wg_taps(1, g->sw, g, p->Wp, dy, xp, off + (int64_t)b * g->dw, ar + b * n);
+        if (js == 1 && (g->kw == 3 || g->kw == 5)) {
+            bool split = p->half != 0;
+            if (g->kw == 3 && !split)
+                wg_taps(3, false, g, p, dy, xp, off, ar);
+            else if (g->kw == 3)
+                wg_taps(3, true, g, p, dy, xp, off, ar);
+            else if (!split)
+                wg_taps(5, false, g, p, dy, xp, off, ar);
+            else
+                wg_taps(5, true, g, p, dy, xp, off, ar);
+            continue;
+        }
+        /* Other kernel widths and strides above 2: plain loops. */
+        for (int b = 0; b < g->kw; b++) {
+            float *tr = ar + b * n;
+            int64_t cb = dw_col(p, (int64_t)b * g->dw);
+            for (int64_t i = 0; i < g->Ho; i++) {
+                const float *yr = dy + i * n;
+                const float *xr = xp + off + i * g->sh * p->Wp + cb;
+                for (int64_t j = 0; j < n; j++)
+                    tr[j] += yr[j] * xr[j * js];
+            }
+        }
     }
 }
 
@@ -262,7 +351,8 @@ static void im2col(const conv_geom *g, const float *restrict x, int64_t cg, floa
             }
 }
 
-static void col2im_add(const conv_geom *g, const float *restrict col, int64_t cg, float *restrict dx)
+static void col2im_add(const conv_geom *g, const float *restrict col, int64_t cg,
+                       float *restrict dx)
 {
     int64_t hw = g->Ho * g->Wo;
     for (int64_t c = 0; c < cg; c++)
@@ -313,38 +403,41 @@ static void dw_backward(cnas_graph *gr, const conv_geom *g, const float *x, cons
     bool par = conv_macs(g) >= CONV_PAR_MIN;
     int nt = omp_get_max_threads();
     if (dx) {
-        /* Stride 1: dx = dY padded by d·(k-1) - p, correlated with the flipped kernel. */
+        /* Stride 1 with padding within the kernel's reach: dx is dY padded by d·(k-1) - p,
+         * correlated with the flipped kernel (geometry t). Otherwise: gather from
+         * zero-stuffed dY rows. */
         conv_geom t = *g;
         t.H = g->Ho, t.W = g->Wo, t.Ho = g->H, t.Wo = g->W;
         t.ph = g->dh * (g->kh - 1) - g->ph;
         t.pw = g->dw * (g->kw - 1) - g->pw;
         bool corr = g->sh == 1 && g->sw == 1 && t.ph >= 0 && t.pw >= 0;
-        dw_pad p = dw_pad_of(t.H, t.W, t.ph, t.pw);
-        size_t slice = corr ? (size_t)(p.Hp * p.Wp) : 0;
-        float *wf = corr ? cnas_graph_alloc(gr, (size_t)(g->C * kk) * sizeof(float)) : NULL;
-        float *pad = slice ? cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float)) : NULL;
-        if (corr && (!wf || !pad))
+        dw_pad p = dw_pad_of(t.H, t.W, t.ph, t.pw, t.sw);
+        dw_stuff st = dw_stuff_of(g);
+        size_t slice = corr ? (size_t)(p.Hp * p.Wp) : (size_t)(g->Ho * st.Wu);
+        float *wf = cnas_graph_alloc(gr, (size_t)(g->C * kk) * sizeof(float));
+        float *scratch = cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float));
+        if (!wf || !scratch)
             return;
-        for (int64_t c = 0; corr && c < g->C; c++)
+        for (int64_t c = 0; c < g->C; c++)
             for (int64_t k = 0; k < kk; k++)
                 wf[c * kk + k] = w[c * kk + kk - 1 - k];
 #pragma omp parallel num_threads(nt) if (par)
         {
-            float *my = pad ? pad + (size_t)omp_get_thread_num() * slice : NULL;
-            if (my)
-                memset(my, 0, slice * sizeof(float));
+            float *my = scratch + (size_t)omp_get_thread_num() * slice;
+            memset(my, 0, slice * sizeof(float));
 #pragma omp for schedule(static)
             for (int64_t pl = 0; pl < g->N * g->C; pl++) {
+                const float *dyp = dy + pl * out_plane, *wc = wf + (pl % g->C) * kk;
                 if (corr)
-                    dw_plane(&t, &p, dw_padded(&p, dy + pl * out_plane, t.H, t.W, my),
-                             wf + (pl % g->C) * kk, dx + pl * in_plane, true, 0.0f);
+                    dw_plane(&t, &p, dw_padded(&p, dyp, t.H, t.W, my), wc, dx + pl * in_plane,
+                             true, 0.0f);
                 else
-                    dw_scatter_plane(g, dy + pl * out_plane, w + (pl % g->C) * kk, dx + pl * in_plane);
+                    dw_tconv_plane(g, &st, dyp, wc, my, dx + pl * in_plane);
             }
         }
     }
     if (dwt) {
-        dw_pad p = dw_pad_of(g->H, g->W, g->ph, g->pw);
+        dw_pad p = dw_pad_of(g->H, g->W, g->ph, g->pw, g->sw);
         size_t slice = (size_t)(kk * g->Wo + p.Hp * p.Wp);
         float *scratch = cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float));
         if (!scratch)
@@ -445,18 +538,23 @@ static void gemm_backward_weight(cnas_graph *gr, const conv_geom *g, const float
                         im2col(g, src, cg, my);
                         src = my;
                     }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)og, (int)kdim,
-                                (int)out_plane, 1.0f, dy + (k * g->O + grp * og) * out_plane,
-                                (int)out_plane, src, (int)out_plane, 1.0f, pc + grp * og * kdim,
-                                (int)kdim);
+                    /* dW_gᵀ += col · dY_gᵀ: OpenBLAS packs this orientation about twice
+                     * as fast as dY_g · colᵀ when og is small. */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)kdim, (int)og,
+                                (int)out_plane, 1.0f, src, (int)out_plane,
+                                dy + (k * g->O + grp * og) * out_plane, (int)out_plane, 1.0f,
+                                pc + grp * og * kdim, (int)og);
                 }
         }
     }
+    /* Partials hold each group's dWᵀ ([kdim][og]); dW is [og][kdim] per group. */
 #pragma omp parallel for schedule(static) if (len * K >= CONV_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
+        int64_t grp = i / (og * kdim), o = i / kdim % og, c = i % kdim;
+        int64_t src = grp * og * kdim + c * og + o;
         float s = 0.0f;
         for (int64_t ch = 0; ch < K; ch++)
-            s += part[ch * len + i];
+            s += part[ch * len + src];
         dwt[i] += s;
     }
 }
@@ -486,12 +584,16 @@ static void conv_backward(cnas_graph *gr, cnas_node *n)
     }
     if (!dx && !dw)
         return;
+    /* Each part's scratch is released before the next one takes its own. */
     cnas_arena_mark mark = cnas_graph_mark(gr);
     if (is_depthwise(g)) {
-        dw_backward(gr, g, x->data, w->data, dy, dx, dw);
+        dw_backward(gr, g, x->data, w->data, dy, dx, NULL);
+        cnas_graph_rewind(gr, mark);
+        dw_backward(gr, g, x->data, w->data, dy, NULL, dw);
     } else {
         if (dx)
             gemm_backward_input(gr, g, w->data, dy, dx);
+        cnas_graph_rewind(gr, mark);
         if (dw)
             gemm_backward_weight(gr, g, x->data, dy, dw);
     }
@@ -558,7 +660,8 @@ cnas_tensor *cnas_conv2d(cnas_graph *gr, cnas_tensor *x, cnas_tensor *w, cnas_te
     if (x->ndim != 4 || w->ndim != 4)
         return cnas_graph_fail(gr, CNAS_ERR_SHAPE, "conv2d: input %s and weight %s, expected "
                                "[N, C, H, W] and [C_out, C_in/groups, kh, kw]",
-                               cnas_shape_str(x, sx, sizeof sx), cnas_shape_str(w, sw_, sizeof sw_));
+                               cnas_shape_str(x, sx, sizeof sx),
+                               cnas_shape_str(w, sw_, sizeof sw_));
     g.N = x->shape[0];
     g.C = x->shape[1];
     g.H = x->shape[2];
@@ -569,7 +672,8 @@ cnas_tensor *cnas_conv2d(cnas_graph *gr, cnas_tensor *x, cnas_tensor *w, cnas_te
     if (g.groups < 1 || g.sh < 1 || g.sw < 1 || g.dh < 1 || g.dw < 1 || g.ph < 0 || g.pw < 0)
         return cnas_graph_fail(gr, CNAS_ERR_INVALID, "conv2d: stride %dx%d, padding %dx%d, "
                                "dilation %dx%d, groups %d; expected positive values and "
-                               "non-negative padding", g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups);
+                               "non-negative padding", g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
+                               g.groups);
     if (g.C % g.groups || w->shape[1] * g.groups != g.C)
         return cnas_graph_fail(gr, CNAS_ERR_SHAPE, "conv2d: input %s has %lld channels but weight "
                                "%s expects %lld (groups %d)", cnas_shape_str(x, sx, sizeof sx),
@@ -598,7 +702,7 @@ cnas_tensor *cnas_conv2d(cnas_graph *gr, cnas_tensor *x, cnas_tensor *w, cnas_te
     const float *bias = b ? b->data : NULL;
     if (is_depthwise(&g)) {
         int64_t kk = g.kh * g.kw;
-        dw_pad pad = dw_pad_of(g.H, g.W, g.ph, g.pw);
+        dw_pad pad = dw_pad_of(g.H, g.W, g.ph, g.pw, g.sw);
         size_t slice = (size_t)(pad.Hp * pad.Wp);
         int nt = omp_get_max_threads();
         cnas_arena_mark mark = cnas_graph_mark(gr);
@@ -621,7 +725,8 @@ cnas_tensor *cnas_conv2d(cnas_graph *gr, cnas_tensor *x, cnas_tensor *w, cnas_te
     }
     cnas_tensor *in[3] = {x, w, b};
     if (cnas_graph_should_record(gr, 3, in)) {
-        cnas_node *n = cnas_graph_record(gr, "conv2d", y, b ? 3 : 2, in, conv_backward, sizeof(conv_ctx));
+        cnas_node *n = cnas_graph_record(gr, "conv2d", y, b ? 3 : 2, in, conv_backward,
+                                         sizeof(conv_ctx));
         if (!n)
             return NULL;
         ((conv_ctx *)n->ctx)->g = g;
