@@ -19,6 +19,8 @@ typedef struct host_options {
     int verbosity;              /* -1 quiet, 0 normal, 1 verbose */
     const char *arch_file;      /* train --arch */
     const char *grid_file;      /* data --grid */
+    const char *only;           /* standalone --only: configuration indices */
+    const char *key;            /* correlate --key: the column naming architectures */
     const char *args[4];        /* positional arguments after the command */
     int n_args;
 } host_options;
@@ -55,6 +57,36 @@ void session_log_defaults(const session *s, bool retrain, int level);
 /* The resolved configuration as INI text (annotate: mark defaults). Caller frees. */
 char *session_config_text(const session *s, bool annotate);
 
+/* Run directories and their files (run_dir.c). */
+char *host_read_text(const char *path, cnas_error *err); /* trailing blanks cut; caller frees */
+cnas_status host_write_text(const char *dir, const char *name, const char *text,
+                            cnas_error *err);
+cnas_status host_mkdirs(const char *path, cnas_error *err);
+/* out_dir/<name><suffix>, or with -2, -3, ... when taken; created. */
+cnas_status host_new_run_dir(const session *s, const char *suffix, char *out, size_t n,
+                             cnas_error *err);
+void host_json_string(FILE *f, const char *s);
+cnas_status host_write_manifest(const char *dir, const session *s, const char *command,
+                                int threads, cnas_error *err);
+/* An architecture in the configured space's notation, parsed by a supernet of it. */
+cnas_status host_parse_arch(const session *s, const cnas_data *data, const char *text,
+                            cnas_arch **out, cnas_error *err);
+
+/* One search or training (cmd_run.c). */
+typedef struct run_request {
+    cnas_run_kind kind;
+    const char *config_path;  /* a new run of this configuration, or */
+    const char *resume_dir;   /* a stopped run to continue */
+    const char *run_dir;      /* new run: exactly this directory instead of out_dir/name */
+    const char *arch_text;    /* training: the architecture (instead of --arch FILE) */
+    bool quiet_summary;       /* the caller prints the outcome */
+} run_request;
+/* Returns the exit code; the result (when out is not NULL) on success. */
+int host_run(const host_options *o, const run_request *rq, cnas_run_result *out);
+/* Train every configuration of the space stand-alone: a new run of config_path, or
+ * the continuation of resume_dir (cmd_standalone.c). */
+int host_standalone(const host_options *o, const char *config_path, const char *resume_dir);
+
 int cmd_plugins(const host_options *o);
 int cmd_describe(const host_options *o);
 int cmd_check(const host_options *o);
@@ -62,5 +94,7 @@ int cmd_data(const host_options *o);
 int cmd_search(const host_options *o);
 int cmd_train(const host_options *o);
 int cmd_resume(const host_options *o);
+int cmd_standalone(const host_options *o);
+int cmd_correlate(const host_options *o);
 
 #endif

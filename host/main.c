@@ -17,13 +17,19 @@ static const char usage[] =
     "  data CONFIG           summarise the configured dataset (--grid FILE.png: sample picture)\n"
     "  search CONFIG         run an architecture search; writes runs/<name>/\n"
     "  train CONFIG --arch FILE  train an architecture from scratch and report test accuracy\n"
-    "  resume RUN_DIR        continue a stopped search or training\n"
+    "  resume RUN_DIR        continue a stopped search, training or standalone run\n"
+    "  standalone CONFIG     train every architecture of the space from scratch and write their\n"
+    "                        test accuracies (standalone.csv; --only 0,3,5-9: some of them)\n"
+    "  correlate A.csv[:COL] B.csv[:COL]  Kendall tau and Spearman rho between two rankings\n"
+    "                        (rows matched by --key COLUMN, default arch)\n"
     "\n"
     "options:\n"
     "  --plugin-path DIR     search DIR for plugins first (repeatable)\n"
     "  --set SECTION.KEY=VALUE  override a configuration key (repeatable)\n"
     "  --arch FILE           the architecture to train (train)\n"
     "  --grid FILE           write a PNG of samples per class (data)\n"
+    "  --only LIST           indices of the architectures to train (standalone)\n"
+    "  --key COLUMN          the column naming architectures (correlate)\n"
     "  -q, -v                quieter, more verbose\n"
     "  -h, --help            this help\n"
     "  --version             print the version\n"
@@ -55,7 +61,8 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         const char *value = NULL;
         bool needs_value = strcmp(a, "--plugin-path") == 0 || strcmp(a, "--set") == 0 ||
-                           strcmp(a, "--arch") == 0 || strcmp(a, "--grid") == 0;
+                           strcmp(a, "--arch") == 0 || strcmp(a, "--grid") == 0 ||
+                           strcmp(a, "--only") == 0 || strcmp(a, "--key") == 0;
         if (needs_value) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "cnas: %s needs a value\n%s", a, usage);
@@ -85,6 +92,10 @@ int main(int argc, char **argv)
             o.arch_file = value;
         } else if (strcmp(a, "--grid") == 0) {
             o.grid_file = value;
+        } else if (strcmp(a, "--only") == 0) {
+            o.only = value;
+        } else if (strcmp(a, "--key") == 0) {
+            o.key = value;
         } else if (strcmp(a, "-q") == 0) {
             o.verbosity = -1;
         } else if (strcmp(a, "-v") == 0) {
@@ -119,7 +130,8 @@ int main(int argc, char **argv)
     } commands[] = {
         {"plugins", cmd_plugins, 0, 0}, {"describe", cmd_describe, 1, 1}, {"check", cmd_check, 1, 1},
         {"data", cmd_data, 1, 1},       {"search", cmd_search, 1, 1},     {"train", cmd_train, 1, 1},
-        {"resume", cmd_resume, 1, 1},
+        {"resume", cmd_resume, 1, 1},   {"standalone", cmd_standalone, 1, 1},
+        {"correlate", cmd_correlate, 2, 2},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(command, commands[i].name) == 0) {

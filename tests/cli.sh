@@ -91,5 +91,57 @@ done
 sed -i 's/^seed = 2$/seed = 3/' runs/killed/config.ini
 out=$("$cnas" resume runs/killed 2>&1); check "resume refuses a changed configuration" 2 $? "another configuration.*seed" "$out"
 
+# Ranking quality: a mixture search, every architecture trained stand-alone, their correlation.
+cat > pool.ini <<'INI'
+[run]
+name = pool
+out_dir = runs
+threads = 2
+[dataset]
+use = synthetic
+classes = 4
+n_train = 192
+n_test = 64
+size = 8
+[data]
+augment_val = false
+[space]
+use = resnet20_pool
+channels = 2,2,4,4
+pools = 1
+[strategy]
+use = balanced_mixture
+supernets = 2
+[train]
+epochs = 2
+batch_size = 32
+lr = 0.1
+weight_decay = 0
+grad_clip = 0
+INI
+out=$("$cnas" -q search pool.ini 2>&1); check "a balanced-mixture search writes its ranking" 0 $? "architecture: \[" "$out"
+for f in ranking.csv ranking.json pma.svg; do
+    [ -s "runs/pool/$f" ] || { echo "FAIL mixture run directory lacks $f"; fail=$((fail + 1)); }
+done
+out=$("$cnas" -q standalone pool.ini 2>&1); check "standalone trains every architecture" 0 $? "\[3/3\] \[3,1\] +test accuracy 0\.[0-9]+" "$out"
+[ "$(wc -l < runs/pool-standalone/standalone.csv)" = 4 ] && grep -q '^1,"\[2,2\]",0\.[0-9]*,' runs/pool-standalone/standalone.csv
+check "standalone.csv holds one row per architecture" 0 $? "" ""
+cp runs/pool-standalone/standalone.csv full.csv
+rm runs/pool-standalone/001/result.txt
+out=$("$cnas" -q resume runs/pool-standalone 2>&1); check "resume of a standalone run trains only what is missing" 0 $? "\[2/3\] \[2,2\]" "$out"
+! grep -q "\[1/3\]" <<<"$out"; check "resume skips finished architectures" 0 $? "" ""
+cut -d, -f1-3 full.csv > a.txt; cut -d, -f1-3 runs/pool-standalone/standalone.csv > b.txt
+cmp -s a.txt b.txt; check "the resumed architecture keeps its accuracy" 0 $? "" ""
+out=$("$cnas" -q standalone pool.ini --only 0,2 2>&1); check "standalone --only trains a subset" 0 $? "training 2 architectures" "$out"
+out=$("$cnas" -q standalone pool.ini --only 7 2>&1); check "standalone --only out of range is exit 2" 2 $? "index 7 is outside 0\.\.2" "$out"
+out=$("$cnas" correlate runs/pool/ranking.csv runs/pool-standalone/standalone.csv 2>&1)
+check "correlate reports Kendall tau and Spearman rho" 0 $? "Kendall tau: -?[01]\.[0-9]{4}" "$out"
+grep -q "matched: 3 architectures by 'arch'" <<<"$out" && grep -q "Spearman rho: " <<<"$out"
+check "correlate matches rows by architecture" 0 $? "" ""
+printf 'arch,score\nx,1\ny,2\nz,3\n' > s1.csv; printf 'name,arch,acc\nq,z,0.1\nr,y,0.2\ns,x,0.3\n' > s2.csv
+out=$("$cnas" correlate s1.csv s2.csv 2>&1); check "reversed rankings correlate at -1" 0 $? "Kendall tau: -1\.0000" "$out"
+out=$("$cnas" correlate s1.csv s2.csv:name 2>&1); check "a non-numeric column is exit 2 naming line and value" 2 $? "s2.csv line 2 column 'name': 'q' is not a number" "$out"
+out=$("$cnas" correlate s1.csv s2.csv --key id 2>&1); check "a missing key column is exit 2" 2 $? "s1.csv: no column 'id'" "$out"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

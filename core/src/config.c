@@ -486,6 +486,9 @@ const cnas_param_spec cnas_data_keys[] = {
     CNAS_PARAM_SPEC_STRING("std", "", "per-channel standard deviations, comma-separated"),
     CNAS_PARAM_SPEC_INT("crop_padding", "0", 0, 64, "random crop after zero padding (CIFAR: 4)"),
     CNAS_PARAM_SPEC_BOOL("flip", "false", "random horizontal flips"),
+    CNAS_PARAM_SPEC_BOOL("augment_val", "true", "augment the validation batches a search draws "
+                                                "during training, like training batches (DARTS: "
+                                                "true; balanced mixture: false)"),
     CNAS_PARAM_SPEC_BOOL("prefetch", "true", "prepare batches on a worker thread"),
     CNAS_PARAM_SPEC_INT("eval_batch_size", "256", 1, 100000, "batch size of evaluation passes"),
 };

@@ -1,6 +1,7 @@
 /* One iterator per stream of a run: TRAIN (shuffled per epoch, augmented), VAL and
  * TEST (in order, for evaluation), VAL_CYCLE (DARTS' random validation batches:
- * shuffled, augmented like training, never ending). Iterator positions go into
+ * shuffled, augmented like training unless the run says
+ * otherwise, never ending). Iterator positions go into
  * checkpoints; begin_epoch(e) does not move TRAIN when it already stands inside
  * epoch e, so a resumed run continues mid-epoch. */
 #include "search_data.h"
@@ -32,7 +33,9 @@ cnas_status search_data_init(search_data *s, cnas_data *data, const cnas_train_s
     s->eval_batch_size = o->eval_batch_size > 0 ? o->eval_batch_size : train->batch_size;
     cnas_iter_config tr = {CNAS_DATA_TRAIN, CNAS_ITER_SHUFFLE, s->batch_size, o->drop_last,
                            o->augment, o->prefetch, "train", seed};
-    cnas_iter_config vc = {CNAS_DATA_VAL, CNAS_ITER_CYCLE, s->batch_size, false, o->augment,
+    cnas_augment none = {0};
+    cnas_iter_config vc = {CNAS_DATA_VAL, CNAS_ITER_CYCLE, s->batch_size, false,
+                           o->augment_val ? o->augment : none,
                            o->prefetch, "val_cycle", seed};
     cnas_iter_config va = {CNAS_DATA_VAL, CNAS_ITER_SEQUENTIAL, s->eval_batch_size, false, {0},
                            false, "val", seed};

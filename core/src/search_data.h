@@ -22,6 +22,7 @@ typedef struct search_data_options {
     cnas_augment augment;
     bool prefetch;
     bool drop_last;
+    bool augment_val;   /* VAL_CYCLE batches augmented like training (DARTS) */
 } search_data_options;
 
 cnas_status search_data_init(search_data *s, cnas_data *data, const cnas_train_settings *train,

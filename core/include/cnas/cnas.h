@@ -22,6 +22,7 @@
  *   bilevel.h   gradient passes, finite-difference HVP, the DARTS unrolled step
  *   strategy.h  the search strategy contract and the host services it runs on
  *   metrics.h   per-step and per-epoch metrics as JSON lines and CSV
+ *   rankcorr.h  Kendall tau and Spearman rho between two rankings
  *   trainer.h   training a stand-alone network from scratch
  *   registry.h  loading plugins and finding their components
  *   config.h    INI configurations: includes, overrides, validation
@@ -72,6 +73,7 @@
 #include <cnas/bilevel.h>
 #include <cnas/strategy.h>
 #include <cnas/metrics.h>
+#include <cnas/rankcorr.h>
 #include <cnas/trainer.h>
 #include <cnas/registry.h>
 #include <cnas/config.h>

@@ -52,6 +52,7 @@ typedef struct cnas_run_spec {
 
     cnas_data *data;                   /* the opened pipeline (borrowed) */
     cnas_augment augment;              /* training augmentation (crop, flip, cutout) */
+    bool plain_val_cycle;              /* VAL_CYCLE batches without augmentation */
     bool prefetch;                     /* prepare batches on a worker thread */
     bool drop_last;                    /* drop the last incomplete training batch */
     int64_t eval_batch_size;
