@@ -36,6 +36,9 @@ out=$("$cnas" describe darts 2>&1); check "describe shows keys, defaults and hel
 out=$("$cnas" describe nothing_like_it 2>&1); check "describe of an unknown name" 2 $? "no component named 'nothing_like_it'" "$out"
 out=$("$cnas" --plugin-path "$broken/broken_abi_major.so" plugins 2>&1); check "a broken plugin on the path is exit 2" 2 $? "broken_abi_major.so.*majors must match" "$out"
 
+for f in "$examples"/*.ini; do
+    out=$("$cnas" check "$f" 2>&1); check "example $(basename "$f") is a valid configuration" 0 $? "configuration OK" "$out"
+done
 cp "$examples/darts-synthetic.ini" good.ini
 out=$("$cnas" check good.ini 2>&1); check "check accepts a good configuration" 0 $? "configuration OK" "$out"
 out=$("$cnas" --plugin-path "$broken" plugins 2>/dev/null); check "plugins still lists the good plugins of a directory with broken ones" 2 $? "broken_good 1\.0\.0" "$out"
