@@ -337,6 +337,80 @@ START_TEST(test_max_pool_treats_padding_as_minus_infinity)
 }
 END_TEST
 
+/* The stride-1 "same" pools (the DARTS case) take their own vectorised path: against a
+ * naive loop, with ties everywhere (values on a coarse grid: the first maximum in scan
+ * order wins) and, for max pooling, a NaN that must win its windows. */
+START_TEST(test_same_padding_pools_match_a_naive_loop)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    const int64_t N = 2, C = 3, H = 9, W = 11;
+    cnas_tensor *x = tu_rand(CNAS_SHAPE(N, C, H, W), 8, -2, 2);
+    for (int64_t i = 0; i < x->numel; i++)
+        x->data[i] = roundf(x->data[i] * 2.0f) / 2.0f;
+    for (int k = 3; k <= 5; k += 2)
+        for (int kind = 0; kind < 3; kind++) { /* max, avg excluding pad, avg including */
+            int r = k / 2;
+            cnas_pool2d_params p = {k, k, 1, 1, r, r, kind == 2};
+            cnas_tensor_set_requires_grad(x, true);
+            cnas_tensor *y = kind ? cnas_avg_pool2d(g, x, &p) : cnas_max_pool2d(g, x, &p);
+            ck_assert_ptr_nonnull(y);
+            cnas_tensor *gy = tu_rand(CNAS_SHAPE(N, C, H, W), 9, -1, 1);
+            if (x->grad)
+                memset(x->grad, 0, (size_t)x->numel * sizeof(float));
+            ck_assert_int_eq(cnas_backward(g, cnas_sum(g, cnas_mul(g, y, gy))), CNAS_OK);
+            const float *gx = x->grad;
+            float *want_gx = calloc((size_t)x->numel, sizeof *want_gx);
+            for (int64_t pl = 0; pl < N * C; pl++)
+                for (int64_t i = 0; i < H; i++)
+                    for (int64_t j = 0; j < W; j++) {
+                        const float *xp = x->data + pl * H * W;
+                        float best = -INFINITY, sum = 0;
+                        int64_t at = -1, count = 0;
+                        for (int64_t a = i - r; a <= i + r; a++)
+                            for (int64_t b = j - r; b <= j + r; b++) {
+                                if (a < 0 || a >= H || b < 0 || b >= W)
+                                    continue;
+                                float v = xp[a * W + b];
+                                if (at < 0 || v > best) {
+                                    best = v;
+                                    at = a * W + b;
+                                }
+                                sum += v;
+                                count++;
+                            }
+                        int64_t o = pl * H * W + i * W + j;
+                        if (kind == 0) {
+                            ck_assert_float_eq(y->data[o], best);
+                            want_gx[pl * H * W + at] += gy->data[o];
+                        } else {
+                            float div = kind == 2 ? (float)(k * k) : (float)count;
+                            ck_assert_float_eq_tol(y->data[o], sum / div, 1e-5);
+                            for (int64_t a = i - r; a <= i + r; a++)
+                                for (int64_t b = j - r; b <= j + r; b++)
+                                    if (a >= 0 && a < H && b >= 0 && b < W)
+                                        want_gx[pl * H * W + a * W + b] += gy->data[o] / div;
+                        }
+                    }
+            for (int64_t i = 0; i < x->numel; i++)
+                ck_assert_float_eq_tol(gx[i], want_gx[i], 1e-5);
+            free(want_gx);
+            cnas_tensor_free(gy);
+            cnas_graph_reset(g);
+        }
+    /* a NaN wins every window it is in */
+    cnas_tensor_set_requires_grad(x, false);
+    x->data[2 * W + 3] = NAN;
+    cnas_tensor *y = cnas_max_pool2d(g, x, &(cnas_pool2d_params){3, 3, 1, 1, 1, 1, false});
+    for (int64_t i = 1; i <= 3; i++)
+        for (int64_t j = 2; j <= 4; j++)
+            ck_assert(isnan(y->data[i * W + j]));
+    ck_assert(!isnan(y->data[0]));
+    cnas_graph_free(g);
+    cnas_tensor_free(x);
+}
+END_TEST
+
 START_TEST(test_avg_pool_corner_averages_its_in_bounds_values)
 {
     cnas_error err;
@@ -529,6 +603,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_batch_norm_in_eval_mode_applies_running_statistics_and_leaves_them_alone);
     tcase_add_test(tc, test_batch_norm_rejects_bad_parameters_and_single_value_batches);
     tcase_add_test(tc, test_max_pool_treats_padding_as_minus_infinity);
+    tcase_add_test(tc, test_same_padding_pools_match_a_naive_loop);
     tcase_add_test(tc, test_avg_pool_corner_averages_its_in_bounds_values);
     tcase_add_test(tc, test_weighted_sum_gives_each_weight_the_dot_product_of_its_input_and_the_gradient);
     tcase_add_test(tc, test_backward_fills_only_the_gradients_that_are_required);

@@ -21,21 +21,16 @@
 #include <omp.h>
 #include <string.h>
 
+#include "internal.h"
+
 /* Below this many multiply-adds a call runs on the calling thread. */
 #define CONV_PAR_MIN (1 << 15)
 /* Batch chunks of the GEMM weight gradient, and the most their partial sums may take. */
 #define CONV_WGRAD_CHUNKS 16
 #define CONV_WGRAD_BYTES ((size_t)64 << 20)
 
-/* The depthwise loops are compiled for the x86-64 baseline and for the AVX2 and AVX-512
- * levels, picked at load time. The build is ISO C (no contraction into FMA) and every
- * vector lane runs the same operations in the same order, so all clones give bitwise
- * the same results. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define CONV_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
-#else
-#define CONV_CLONES
-#endif
+/* The depthwise loops are cloned per ISA level (CNAS_CLONES, internal.h). */
+#define CONV_CLONES CNAS_CLONES
 
 typedef struct conv_geom {
     int64_t N, C, H, W, O, Ho, Wo;

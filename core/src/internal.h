@@ -14,4 +14,15 @@ void *cnas__aligned_calloc(size_t bytes);
 cnas_status cnas__tensor_init_shape(cnas_tensor *t, int ndim, const int64_t *shape,
                                     cnas_error *err);
 
+
+/* Hot loops compiled for the x86-64 baseline and for the AVX2 and AVX-512 levels,
+ * picked at load time. The build is ISO C (no contraction into FMA) and every vector
+ * lane runs the same operations in the same order, so all clones give bitwise the
+ * same results. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define CNAS_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define CNAS_CLONES
+#endif
+
 #endif
