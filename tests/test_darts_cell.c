@@ -182,6 +182,84 @@ START_TEST(test_mixture_gradients_reach_the_architecture_weights)
 }
 END_TEST
 
+/* One supernet step's gradients (weights and both alphas) and running statistics, with
+ * every tensor's values copied out in tensor order; and the step's arena peak. */
+typedef struct step_record {
+    float *v;
+    size_t n;
+    size_t peak;
+} step_record;
+
+static step_record supernet_step(const char *recompute)
+{
+    fx_setup(3, (const char *[]){"init_channels=4", "layers=3", recompute});
+    cnas_error err;
+    void *s = fx_build(CNAS_SPACE_SUPERNET, NULL, 1, 8, 10, &err);
+    ck_assert_ptr_nonnull(s);
+    const cnas_choice_point *p;
+    int np = fx.vt->choice_points(s, &p);
+    cnas_tensor *al[2] = {cnas_tensor_new(CNAS_SHAPE(14, 8), &err),
+                          cnas_tensor_new(CNAS_SHAPE(14, 8), &err)};
+    int nt = fx.vt->tensors(s, NULL, 0);
+    cnas_named_tensor *t = malloc((size_t)nt * sizeof *t);
+    ck_assert_int_eq(fx.vt->tensors(s, t, nt), nt);
+    for (int k = 0; k < 2; k++) {
+        cnas_rng_fill_normal(&fx.rng, al[k]->data, al[k]->numel, 0, 1e-1f);
+        cnas_tensor_set_requires_grad(al[k], true);
+    }
+    for (int i = 0; i < nt; i++)
+        cnas_tensor_set_requires_grad(t[i].tensor, t[i].role == CNAS_ROLE_PARAM);
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *pn = cnas_softmax(g, al[0]), *pr = cnas_softmax(g, al[1]);
+    cnas_mix_weight *mix = calloc((size_t)np, sizeof *mix);
+    for (int i = 0; i < np; i++)
+        mix[i] = (cnas_mix_weight){strcmp(p[i].share_key, "normal") ? pr : pn, p[i].local_index};
+    cnas_tensor *x = cnas_graph_tensor(g, CNAS_SHAPE(4, 1, 8, 8));
+    cnas_rng_fill_normal(&fx.rng, x->data, x->numel, 0, 1);
+    int32_t y[4] = {1, 2, 3, 4};
+    cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_MIXTURE, mix, NULL, true, NULL, 0, NULL};
+    cnas_tensor *loss = cnas_cross_entropy(g, fx.vt->forward(s, g, x, &fa), y, 0.0f);
+    ck_assert_msg(loss != NULL, "%s", cnas_graph_error(g)->msg);
+    ck_assert_int_eq(cnas_backward(g, loss), CNAS_OK);
+    step_record r = {NULL, 0, cnas_graph_peak_bytes(g)};
+    for (int i = 0; i < nt; i++)
+        r.n += (size_t)t[i].tensor->numel;
+    r.v = malloc((r.n + 2 * 14 * 8) * sizeof *r.v);
+    size_t o = 0;
+    for (int i = 0; i < nt; i++) {
+        const float *src = t[i].role == CNAS_ROLE_PARAM ? t[i].tensor->grad : t[i].tensor->data;
+        ck_assert_ptr_nonnull(src);
+        memcpy(r.v + o, src, (size_t)t[i].tensor->numel * sizeof(float));
+        o += (size_t)t[i].tensor->numel;
+    }
+    for (int k = 0; k < 2; k++, o += 14 * 8)
+        memcpy(r.v + o, al[k]->grad, 14 * 8 * sizeof(float));
+    r.n = o;
+    free(t);
+    cnas_graph_free(g);
+    cnas_tensor_free(al[0]);
+    cnas_tensor_free(al[1]);
+    free(mix);
+    fx.vt->destroy(s);
+    fx_teardown();
+    return r;
+}
+
+/* Recomputing mixed edges in the backward pass changes nothing but memory: the same
+ * gradients bit for bit, running statistics updated once, a smaller arena. */
+START_TEST(test_recomputed_edges_give_identical_gradients_in_less_memory)
+{
+    step_record kept = supernet_step("recompute=false"), again = supernet_step("recompute=true");
+    ck_assert_uint_eq(kept.n, again.n);
+    for (size_t i = 0; i < kept.n; i++)
+        ck_assert_msg(kept.v[i] == again.v[i], "value %zu: %.9g kept, %.9g recomputed", i,
+                      (double)kept.v[i], (double)again.v[i]);
+    ck_assert_uint_lt(again.peak, kept.peak / 2);
+    free(kept.v);
+    free(again.v);
+}
+END_TEST
+
 START_TEST(test_genotype_round_trip_is_byte_identical)
 {
     fx_setup(0, NULL);
@@ -366,6 +444,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_reductions_halve_the_size_and_double_the_channels);
     tcase_add_test(tc, test_an_odd_size_at_a_reduction_is_a_clear_error);
     tcase_add_test(tc, test_mixture_gradients_reach_the_architecture_weights);
+    tcase_add_test(tc, test_recomputed_edges_give_identical_gradients_in_less_memory);
     tcase_add_test(tc, test_genotype_round_trip_is_byte_identical);
     tcase_add_test(tc, test_bad_genotypes_are_rejected_with_the_reason);
     tcase_add_test(tc, test_derivation_keeps_the_two_strongest_edges_and_ignores_none);

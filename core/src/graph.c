@@ -35,6 +35,7 @@ struct cnas_graph {
     size_t n_nodes, cap_nodes;
 
     bool grad_enabled;
+    int replaying;          /* depth of segment replays (cnas_recompute) */
     cnas_error err;
 };
 
@@ -332,4 +333,92 @@ cnas_status cnas_backward(cnas_graph *g, cnas_tensor *loss)
             return cnas_error_prefix(&g->err, "backward of %s", n->op);
     }
     return CNAS_OK;
+}
+
+/* ---- recomputation ---------------------------------------------------------------- */
+
+bool cnas_graph_replaying(const cnas_graph *g)
+{
+    return g->replaying > 0;
+}
+
+typedef struct segment {
+    cnas_segment_fn f;
+    size_t ctx_bytes;
+    /* the caller's ctx follows */
+} segment;
+
+static void segment_backward(cnas_graph *g, cnas_node *n)
+{
+    /* The replay appends to the tape, which may move it: copy what is needed first. */
+    const segment *sg = n->ctx;
+    cnas_segment_fn f = sg->f;
+    const void *user = sg + 1;
+    cnas_tensor *out = n->out, *const *in = n->in;
+    int n_in = n->n_in;
+    /* Input gradients live below the mark, so they survive the release. */
+    for (int i = 0; i < n_in; i++)
+        if (cnas_tensor_requires_grad(in[i]) && !cnas_graph_grad(g, in[i]))
+            return;
+    cnas_arena_mark m = cnas_graph_mark(g);
+    size_t n0 = g->n_nodes;
+    g->replaying++;
+    cnas_tensor *y = f(g, in, user);
+    g->replaying--;
+    if (y && y->numel != out->numel)
+        cnas_graph_fail(g, CNAS_ERR_INTERNAL, "recompute: the replay's output has %lld elements, "
+                        "the first run's %lld", (long long)y->numel, (long long)out->numel);
+    else if (y && cnas_tensor_requires_grad(y)) {
+        if (!y->grad) {
+            y->grad = out->grad;
+        } else {
+            /* the segment handed back one of its inputs */
+            for (int64_t k = 0; k < y->numel; k++)
+                y->grad[k] += out->grad[k];
+        }
+        for (size_t i = g->n_nodes; i-- > n0 && !g->err.code;) {
+            cnas_node *r = &g->nodes[i];
+            if (r->out->grad)
+                r->backward(g, r);
+        }
+    }
+    g->n_nodes = n0;
+    cnas_graph_rewind(g, m);
+}
+
+cnas_tensor *cnas_recompute(cnas_graph *g, cnas_segment_fn f, int n_in, cnas_tensor *const *in,
+                            const void *ctx, size_t ctx_bytes)
+{
+    if (cnas_graph_bad_inputs(g, n_in, in))
+        return NULL;
+    if (!g->grad_enabled)
+        return f(g, in, ctx);
+    cnas_arena_mark m = cnas_graph_mark(g);
+    g->grad_enabled = false;
+    cnas_tensor *y = f(g, in, ctx);
+    y = y ? cnas_graph_keep(g, m, y) : NULL;
+    g->grad_enabled = true;
+    if (!y)
+        return NULL;
+    bool is_input = (y->flags & CNAS_T_PERSISTENT) != 0;
+    for (int i = 0; i < n_in; i++)
+        is_input |= y == in[i];
+    if (is_input) {
+        /* the node needs an output of its own */
+        cnas_tensor *c = cnas_graph_tensor_like(g, y);
+        if (!c)
+            return NULL;
+        memcpy(c->data, y->data, (size_t)y->numel * sizeof(float));
+        y = c;
+    }
+    cnas_node *n = cnas_graph_record(g, "recompute", y, n_in, in, segment_backward,
+                                     sizeof(segment) + ctx_bytes);
+    if (!n)
+        return NULL;
+    segment *sg = n->ctx;
+    sg->f = f;
+    sg->ctx_bytes = ctx_bytes;
+    if (ctx_bytes)
+        memcpy(sg + 1, ctx, ctx_bytes);
+    return y;
 }

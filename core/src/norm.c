@@ -113,7 +113,7 @@ cnas_tensor *cnas_batch_norm(cnas_graph *g, cnas_tensor *x, cnas_tensor *gamma, 
                     ss += (xp[k] - m) * (xp[k] - m);
             }
             var = ss / (double)(N * hw);
-            if (training && running_mean) {
+            if (training && running_mean && !cnas_graph_replaying(g)) {
                 double unbiased = N * hw > 1 ? ss / (double)(N * hw - 1) : var;
                 running_mean->data[ch] = (float)((1.0 - momentum) * running_mean->data[ch] + momentum * m);
                 running_var->data[ch] = (float)((1.0 - momentum) * running_var->data[ch] + momentum * unbiased);

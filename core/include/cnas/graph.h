@@ -102,6 +102,19 @@ void cnas_graph_rewind(cnas_graph *g, cnas_arena_mark m);
  * the moved tensor; with recording on it returns t unchanged. */
 cnas_tensor *cnas_graph_keep(cnas_graph *g, cnas_arena_mark m, cnas_tensor *t);
 
+/* Recomputation (gradient checkpointing) of a segment y = f(g, in, ctx): the forward
+ * pass runs f without a tape and keeps only y; the backward pass runs f again with a
+ * tape, back-propagates y's gradient through it and releases it. One more forward of
+ * f buys all of f's intermediates. f must be deterministic (no random draws), read
+ * only `in` and persistent tensors, and keep nothing it allocates; ctx (ctx_bytes) is
+ * copied. With recording off this is simply f(g, in, ctx). */
+typedef cnas_tensor *(*cnas_segment_fn)(cnas_graph *g, cnas_tensor *const *in, const void *ctx);
+cnas_tensor *cnas_recompute(cnas_graph *g, cnas_segment_fn f, int n_in, cnas_tensor *const *in,
+                            const void *ctx, size_t ctx_bytes);
+/* True while a segment is being replayed for its backward pass: ops with side effects
+ * (batch norm's running statistics) skip them, the first run having done them. */
+bool cnas_graph_replaying(const cnas_graph *g);
+
 /* True when an op with these inputs must record a node (recording on and some
  * input requires a gradient). NULL inputs are ignored. */
 bool cnas_graph_should_record(const cnas_graph *g, int n_in, cnas_tensor *const *in);

@@ -54,6 +54,7 @@ typedef struct dc_space {
     int n_edges;                    /* per cell */
     int affine, track;
     int auxiliary, aux_cell, aux_hw;
+    int recompute;                  /* supernet mixture steps: recompute mixed edges */
     cnas_op_factory factory;        /* copied; its ctx is borrowed */
 
     /* Owned tensors: stem, head, auxiliary head (ops own theirs). */

@@ -267,6 +267,7 @@ cnas_status dc_create(const cnas_space_create_args *a, void **self, cnas_error *
     s->track = cnas_params_bool(p, "track_running_stats");
     s->affine = a->build == CNAS_SPACE_NETWORK;
     s->auxiliary = a->build == CNAS_SPACE_NETWORK && cnas_params_bool(p, "auxiliary");
+    s->recompute = cnas_params_bool(p, "recompute");
     s->aux_cell = 2 * s->layers / 3;
     s->in_c = a->in_channels;
     s->in_h = a->in_height;
@@ -394,8 +395,10 @@ static cnas_tensor *run_op(fwd *f, dc_op *op, cnas_tensor *x)
     return op->vt->forward(op->self, f->g, x, &f->ctx);
 }
 
-/* One edge's contribution, or NULL with *none set when it contributes nothing. */
-static cnas_tensor *edge_forward(fwd *f, dc_edge *e, cnas_tensor *x, int *none)
+/* One edge's contribution, or NULL with *none set when it contributes nothing; mw is
+ * the edge's mixture weight (MIXTURE mode). */
+static cnas_tensor *edge_forward(fwd *f, dc_edge *e, cnas_tensor *x, const cnas_mix_weight *mw,
+                                 int *none)
 {
     dc_space *s = f->s;
     const cnas_space_forward_args *a = f->a;
@@ -422,11 +425,30 @@ static cnas_tensor *edge_forward(fwd *f, dc_edge *e, cnas_tensor *x, int *none)
         *none = 1;
         return NULL;
     }
-    if (a->mode == CNAS_FWD_MIXTURE) {
-        const cnas_mix_weight *mw = &a->weights[e->point];
+    if (a->mode == CNAS_FWD_MIXTURE)
         return cnas_weighted_sum_cols(f->g, n, outs, mw->w, mw->row, cols);
-    }
     return n == 1 ? outs[0] : cnas_sum_n(f->g, n, outs);
+}
+
+/* A mixed edge as a recomputed segment: in = {x, w}; everything else by value, since
+ * the backward pass replays it after the forward's stack frames are gone. */
+typedef struct edge_segment {
+    dc_space *s;
+    dc_edge *e;
+    const cnas_arch *allowed;
+    int32_t row;
+    bool training;
+} edge_segment;
+
+static cnas_tensor *edge_replay(cnas_graph *g, cnas_tensor *const *in, const void *vctx)
+{
+    const edge_segment *c = vctx;
+    cnas_mix_weight mw = {in[1], c->row};
+    cnas_space_forward_args a = {sizeof a, CNAS_FWD_MIXTURE, &mw, c->allowed, c->training, NULL,
+                                 0.0f, NULL};
+    fwd f = {c->s, g, &a, {sizeof(cnas_op_forward_ctx), c->training, NULL}};
+    int none;
+    return edge_forward(&f, c->e, in[0], &mw, &none);
 }
 
 static cnas_tensor *bn(fwd *f, cnas_tensor *x, cnas_tensor *g, cnas_tensor *b, cnas_tensor *rm,
@@ -448,6 +470,14 @@ static cnas_tensor *aux_head(fwd *f, cnas_tensor *x)
     h = cnas_relu(g, bn(f, cnas_conv2d(g, h, s->aux_w2, NULL, &c), s->aux_g2, s->aux_b2,
                         s->aux_rm2, s->aux_rv2));
     return cnas_linear(g, cnas_flatten(g, h), s->aux_fc_w, s->aux_fc_b);
+}
+
+static bool edge_has_candidates(const dc_space *s, const cnas_arch *allowed, const dc_edge *e)
+{
+    for (int k = 0; k < s->n_cand; k++)
+        if (selected(s, allowed, e->point, k) && e->ops[k].vt)
+            return true;
+    return false;
 }
 
 cnas_tensor *dc_forward(void *self, cnas_graph *g, cnas_tensor *x, const cnas_space_forward_args *a)
@@ -488,8 +518,19 @@ cnas_tensor *dc_forward(void *self, cnas_graph *g, cnas_tensor *x, const cnas_sp
                 int none;
                 /* Without a tape an edge's intermediate tensors die with it. */
                 cnas_arena_mark mark = cnas_graph_mark(g);
-                cnas_tensor *y = edge_forward(&f, &cell->edges[dc_edge_index(i, j)], states[j],
-                                              &none);
+                dc_edge *e = &cell->edges[dc_edge_index(i, j)];
+                cnas_tensor *y;
+                if (s->recompute && a->mode == CNAS_FWD_MIXTURE && cnas_graph_grad_enabled(g) &&
+                    edge_has_candidates(s, a->arch, e)) {
+                    edge_segment seg = {s, e, a->arch, a->weights[e->point].row, a->training};
+                    cnas_tensor *in[2] = {states[j], a->weights[e->point].w};
+                    y = cnas_recompute(g, edge_replay, 2, in, &seg, sizeof seg);
+                    none = 0;
+                } else {
+                    y = edge_forward(&f, e, states[j],
+                                     a->mode == CNAS_FWD_MIXTURE ? &a->weights[e->point] : NULL,
+                                     &none);
+                }
                 if (!y && !none)
                     return NULL;
                 if (y && !(y = cnas_graph_keep(g, mark, y)))
