@@ -4,8 +4,25 @@
 
 #include <math.h>
 
+#include "internal.h"
+
 /* Below this many elements a team costs more than the loop. */
 #define PAR_MIN 16384
+/* Elements per parallel chunk: the chunk loops below are branch-free and vectorised. */
+#define CHUNK 4096
+
+CNAS_CLONES static void relu_fwd(float *restrict y, const float *restrict x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+CNAS_CLONES static void relu_bwd(float *restrict gx, const float *restrict y,
+                                 const float *restrict gy, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += y[i] > 0.0f ? gy[i] : 0.0f;
+}
 
 typedef enum { ACT_RELU, ACT_SIGMOID, ACT_TANH } act_kind;
 
@@ -22,8 +39,8 @@ static void act_backward(cnas_graph *g, cnas_node *n, act_kind k)
     switch (k) {
     case ACT_RELU:
 #pragma omp parallel for schedule(static) if (len >= PAR_MIN)
-        for (int64_t i = 0; i < len; i++)
-            gx[i] += y[i] > 0.0f ? gy[i] : 0.0f;
+        for (int64_t i = 0; i < len; i += CHUNK)
+            relu_bwd(gx + i, y + i, gy + i, len - i < CHUNK ? len - i : CHUNK);
         break;
     case ACT_SIGMOID:
 #pragma omp parallel for schedule(static) if (len >= PAR_MIN)
@@ -55,8 +72,8 @@ static cnas_tensor *activation(cnas_graph *g, cnas_tensor *x, act_kind k)
     switch (k) {
     case ACT_RELU:
 #pragma omp parallel for schedule(static) if (len >= PAR_MIN)
-        for (int64_t i = 0; i < len; i++)
-            yd[i] = xd[i] > 0.0f ? xd[i] : 0.0f;
+        for (int64_t i = 0; i < len; i += CHUNK)
+            relu_fwd(yd + i, xd + i, len - i < CHUNK ? len - i : CHUNK);
         break;
     case ACT_SIGMOID:
 #pragma omp parallel for schedule(static) if (len >= PAR_MIN)

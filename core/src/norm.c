@@ -1,10 +1,81 @@
 /* Batch normalisation over (N, H, W) per channel, parallel over channels: each
- * channel's statistics are a private double-precision reduction, so results do not
- * depend on the thread count. The backward recomputes x̂ from the saved mean and
- * 1/σ instead of storing it. */
+ * channel's statistics are a private reduction (16 float lanes per plane, planes summed
+ * in double), so results do not depend on the thread count and the loops vectorise.
+ * The backward recomputes x̂ from the saved mean and 1/σ instead of storing it. */
 #include <cnas/ops.h>
 
 #include <math.h>
+
+#include "internal.h"
+
+#define LANES 16
+
+/* Σ x over one plane. */
+CNAS_CLONES static double plane_sum(const float *restrict x, int64_t n)
+{
+    float acc[LANES] = {0};
+    int64_t k = 0;
+    for (; k + LANES <= n; k += LANES)
+        for (int l = 0; l < LANES; l++)
+            acc[l] += x[k + l];
+    double s = 0.0;
+    for (int l = 0; l < LANES; l++)
+        s += acc[l];
+    for (; k < n; k++)
+        s += x[k];
+    return s;
+}
+
+/* Σ (x - m)² over one plane. */
+CNAS_CLONES static double plane_sq_dev(const float *restrict x, int64_t n, float m)
+{
+    float acc[LANES] = {0};
+    int64_t k = 0;
+    for (; k + LANES <= n; k += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float d = x[k + l] - m;
+            acc[l] += d * d;
+        }
+    double s = 0.0;
+    for (int l = 0; l < LANES; l++)
+        s += acc[l];
+    for (; k < n; k++)
+        s += (double)(x[k] - m) * (x[k] - m);
+    return s;
+}
+
+/* Σ dy and Σ dy·(x - m) over one plane, added to *s1, *s2. */
+CNAS_CLONES static void plane_dy_sums(const float *restrict dy, const float *restrict x,
+                                      int64_t n, float m, double *s1, double *s2)
+{
+    float a1[LANES] = {0}, a2[LANES] = {0};
+    int64_t k = 0;
+    for (; k + LANES <= n; k += LANES)
+        for (int l = 0; l < LANES; l++) {
+            a1[l] += dy[k + l];
+            a2[l] += dy[k + l] * (x[k + l] - m);
+        }
+    double t1 = 0.0, t2 = 0.0;
+    for (int l = 0; l < LANES; l++) {
+        t1 += a1[l];
+        t2 += a2[l];
+    }
+    for (; k < n; k++) {
+        t1 += dy[k];
+        t2 += (double)dy[k] * (x[k] - m);
+    }
+    *s1 += t1;
+    *s2 += t2;
+}
+
+/* dx += k1·(dy - k2 - (x - m)·k3) over one plane. */
+CNAS_CLONES static void plane_dx(float *restrict dx, const float *restrict dy,
+                                 const float *restrict x, int64_t n, float m, float k1, float k2,
+                                 float k3)
+{
+    for (int64_t k = 0; k < n; k++)
+        dx[k] += k1 * (dy[k] - k2 - (x[k] - m) * k3);
+}
 
 typedef struct bn_ctx {
     float *mean, *invstd;   /* per channel, as used in the forward */
@@ -27,15 +98,13 @@ static void bn_backward(cnas_graph *g, cnas_node *n)
         return;
 #pragma omp parallel for schedule(static)
     for (int64_t ch = 0; ch < C; ch++) {
-        double mean = c->mean[ch], inv = c->invstd[ch];
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
-        for (int64_t b = 0; b < N; b++) {
-            const float *xp = x->data + (b * C + ch) * hw, *gp = gy + (b * C + ch) * hw;
-            for (int64_t k = 0; k < hw; k++) {
-                sum_dy += gp[k];
-                sum_dy_xhat += gp[k] * ((xp[k] - mean) * inv);
-            }
-        }
+        float mean = c->mean[ch];
+        double inv = c->invstd[ch];
+        double sum_dy = 0.0, sum_dy_xc = 0.0;
+        for (int64_t b = 0; b < N; b++)
+            plane_dy_sums(gy + (b * C + ch) * hw, x->data + (b * C + ch) * hw, hw, mean, &sum_dy,
+                          &sum_dy_xc);
+        double sum_dy_xhat = sum_dy_xc * inv;
         if (gg)
             gg[ch] += (float)sum_dy_xhat;
         if (gb)
@@ -43,18 +112,13 @@ static void bn_backward(cnas_graph *g, cnas_node *n)
         if (!gx)
             continue;
         double gam = gamma ? gamma->data[ch] : 1.0;
-        for (int64_t b = 0; b < N; b++) {
-            const float *xp = x->data + (b * C + ch) * hw, *gp = gy + (b * C + ch) * hw;
-            float *dxp = gx + (b * C + ch) * hw;
-            for (int64_t k = 0; k < hw; k++) {
-                if (c->batch_stats) {
-                    double xhat = (xp[k] - mean) * inv;
-                    dxp[k] += (float)(gam * inv * (gp[k] - sum_dy / M - xhat * sum_dy_xhat / M));
-                } else {
-                    dxp[k] += (float)(gam * inv * gp[k]);
-                }
-            }
-        }
+        /* batch statistics: dx = γ/σ·(dy - mean(dy) - x̂·mean(dy·x̂)); running ones: γ/σ·dy */
+        float k1 = (float)(gam * inv);
+        float k2 = c->batch_stats ? (float)(sum_dy / M) : 0.0f;
+        float k3 = c->batch_stats ? (float)(sum_dy_xhat / M * inv) : 0.0f;
+        for (int64_t b = 0; b < N; b++)
+            plane_dx(gx + (b * C + ch) * hw, gy + (b * C + ch) * hw, x->data + (b * C + ch) * hw,
+                     hw, mean, k1, k2, k3);
     }
 }
 
@@ -100,21 +164,20 @@ cnas_tensor *cnas_batch_norm(cnas_graph *g, cnas_tensor *x, cnas_tensor *gamma, 
         double m, var;
         if (batch_stats) {
             double s = 0.0;
-            for (int64_t b = 0; b < N; b++) {
-                const float *xp = x->data + (b * C + ch) * hw;
-                for (int64_t k = 0; k < hw; k++)
-                    s += xp[k];
-            }
+            for (int64_t b = 0; b < N; b++)
+                s += plane_sum(x->data + (b * C + ch) * hw, hw);
             m = s / (double)(N * hw);
+            /* deviations from the float mean, as the backward pass sees them */
             double ss = 0.0;
-            for (int64_t b = 0; b < N; b++) {
-                const float *xp = x->data + (b * C + ch) * hw;
-                for (int64_t k = 0; k < hw; k++)
-                    ss += (xp[k] - m) * (xp[k] - m);
-            }
-            var = ss / (double)(N * hw);
+            for (int64_t b = 0; b < N; b++)
+                ss += plane_sq_dev(x->data + (b * C + ch) * hw, hw, (float)m);
+            double dm = m - (double)(float)m;
+            m = (double)(float)m;
+            var = ss / (double)(N * hw) - dm * dm;
+            if (var < 0.0)
+                var = 0.0;
             if (training && running_mean && !cnas_graph_replaying(g)) {
-                double unbiased = N * hw > 1 ? ss / (double)(N * hw - 1) : var;
+                double unbiased = N * hw > 1 ? var * (double)(N * hw) / (double)(N * hw - 1) : var;
                 running_mean->data[ch] = (float)((1.0 - momentum) * running_mean->data[ch] + momentum * m);
                 running_var->data[ch] = (float)((1.0 - momentum) * running_var->data[ch] + momentum * unbiased);
             }
