@@ -5,22 +5,40 @@
 #include <cnas/ops.h>
 
 #include <math.h>
+#include <string.h>
 
 #include "internal.h"
 
 #define LANES 16
 
+/* 16 float lanes as a GCC/Clang vector: the same lanes on every ISA level (one
+ * AVX-512 register, two AVX2 ones, four SSE ones), so the reductions below give the
+ * same bits whatever the machine picks. */
+typedef float lanes __attribute__((vector_size(LANES * sizeof(float))));
+
+/* Vectors never cross a function boundary here (their ABI differs between the
+ * clones): loads are memcpy in place, totals read through a pointer. */
+#define LOAD_LANES(v, p) memcpy(&(v), (p), sizeof(lanes))
+
+static double lanes_total(const lanes *v)
+{
+    double s = 0.0;
+    for (int l = 0; l < LANES; l++)
+        s += (*v)[l];
+    return s;
+}
+
 /* Σ x over one plane. */
 CNAS_CLONES static double plane_sum(const float *restrict x, int64_t n)
 {
-    float acc[LANES] = {0};
+    lanes acc = {0};
     int64_t k = 0;
-    for (; k + LANES <= n; k += LANES)
-        for (int l = 0; l < LANES; l++)
-            acc[l] += x[k + l];
-    double s = 0.0;
-    for (int l = 0; l < LANES; l++)
-        s += acc[l];
+    for (; k + LANES <= n; k += LANES) {
+        lanes v;
+        LOAD_LANES(v, x + k);
+        acc += v;
+    }
+    double s = lanes_total(&acc);
     for (; k < n; k++)
         s += x[k];
     return s;
@@ -29,16 +47,15 @@ CNAS_CLONES static double plane_sum(const float *restrict x, int64_t n)
 /* Σ (x - m)² over one plane. */
 CNAS_CLONES static double plane_sq_dev(const float *restrict x, int64_t n, float m)
 {
-    float acc[LANES] = {0};
+    lanes acc = {0};
     int64_t k = 0;
-    for (; k + LANES <= n; k += LANES)
-        for (int l = 0; l < LANES; l++) {
-            float d = x[k + l] - m;
-            acc[l] += d * d;
-        }
-    double s = 0.0;
-    for (int l = 0; l < LANES; l++)
-        s += acc[l];
+    for (; k + LANES <= n; k += LANES) {
+        lanes d;
+        LOAD_LANES(d, x + k);
+        d -= m;
+        acc += d * d;
+    }
+    double s = lanes_total(&acc);
     for (; k < n; k++)
         s += (double)(x[k] - m) * (x[k] - m);
     return s;
@@ -48,18 +65,16 @@ CNAS_CLONES static double plane_sq_dev(const float *restrict x, int64_t n, float
 CNAS_CLONES static void plane_dy_sums(const float *restrict dy, const float *restrict x,
                                       int64_t n, float m, double *s1, double *s2)
 {
-    float a1[LANES] = {0}, a2[LANES] = {0};
+    lanes a1 = {0}, a2 = {0};
     int64_t k = 0;
-    for (; k + LANES <= n; k += LANES)
-        for (int l = 0; l < LANES; l++) {
-            a1[l] += dy[k + l];
-            a2[l] += dy[k + l] * (x[k + l] - m);
-        }
-    double t1 = 0.0, t2 = 0.0;
-    for (int l = 0; l < LANES; l++) {
-        t1 += a1[l];
-        t2 += a2[l];
+    for (; k + LANES <= n; k += LANES) {
+        lanes g, v;
+        LOAD_LANES(g, dy + k);
+        LOAD_LANES(v, x + k);
+        a1 += g;
+        a2 += g * (v - m);
     }
+    double t1 = lanes_total(&a1), t2 = lanes_total(&a2);
     for (; k < n; k++) {
         t1 += dy[k];
         t2 += (double)dy[k] * (x[k] - m);
