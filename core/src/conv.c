@@ -464,12 +464,60 @@ static void dw_backward(cnas_graph *gr, const conv_geom *g, const float *x, cons
 }
 
 /* Input gradient of the GEMM paths: per sample, dcol = W_gᵀ · dY_g, then col2im. */
+/* Input gradient of a stride-1 convolution as a correlation of dY with the kernel
+ * flipped and transposed: dx += Wtᵀ · im2col(dY) with Wt [cg][og·kh·kw]. The GEMM has
+ * the forward's shape (K = og·kh·kw, output straight into dx), where the col2im route
+ * multiplies with K = og (tiny for narrow layers) and scatters back. */
+static bool gemm_backward_input_corr(cnas_graph *gr, const conv_geom *g, const float *w,
+                                     const float *dy, float *dx)
+{
+    int64_t cg = g->C / g->groups, og = g->O / g->groups, kk = (int64_t)g->kh * g->kw;
+    int64_t kdim = og * kk, in_plane = g->H * g->W, out_plane = g->Ho * g->Wo;
+    conv_geom t = *g;
+    t.C = g->O, t.O = g->C, t.H = g->Ho, t.W = g->Wo, t.Ho = g->H, t.Wo = g->W;
+    t.ph = g->dh * (g->kh - 1) - g->ph;
+    t.pw = g->dw * (g->kw - 1) - g->pw;
+    if (g->sh != 1 || g->sw != 1 || t.ph < 0 || t.pw < 0 ||
+        cnas_conv_out_size(t.H, t.kh, 1, t.ph, t.dh) != g->H ||
+        cnas_conv_out_size(t.W, t.kw, 1, t.pw, t.dw) != g->W)
+        return false;
+    int nt = omp_get_max_threads();
+    size_t slice = (size_t)(kdim * in_plane);
+    float *wt = cnas_graph_alloc(gr, (size_t)(g->groups * cg * kdim) * sizeof(float));
+    float *col = cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float));
+    if (!wt || !col)
+        return true; /* the arena recorded the failure */
+    /* Wt[grp][c][o][a][b] = w[grp][o][c][kh-1-a][kw-1-b] */
+    for (int grp = 0; grp < g->groups; grp++)
+        for (int64_t c = 0; c < cg; c++)
+            for (int64_t o = 0; o < og; o++)
+                for (int64_t k = 0; k < kk; k++)
+                    wt[((grp * cg + c) * og + o) * kk + k] =
+                        w[((grp * og + o) * cg + c) * kk + kk - 1 - k];
+#pragma omp parallel num_threads(nt) if (conv_macs(g) >= CONV_PAR_MIN)
+    {
+        float *my = col + (size_t)omp_get_thread_num() * slice;
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < g->N; k++)
+            for (int grp = 0; grp < g->groups; grp++) {
+                im2col(&t, dy + (k * g->O + grp * og) * out_plane, og, my);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cg, (int)in_plane,
+                            (int)kdim, 1.0f, wt + grp * cg * kdim, (int)kdim, my,
+                            (int)in_plane, 1.0f, dx + (k * g->C + grp * cg) * in_plane,
+                            (int)in_plane);
+            }
+    }
+    return true;
+}
+
 static void gemm_backward_input(cnas_graph *gr, const conv_geom *g, const float *w,
                                 const float *dy, float *dx)
 {
     int64_t cg = g->C / g->groups, og = g->O / g->groups, kdim = cg * g->kh * g->kw;
     int64_t in_plane = g->H * g->W, out_plane = g->Ho * g->Wo;
     bool point = is_pointwise(g);
+    if (!point && gemm_backward_input_corr(gr, g, w, dy, dx))
+        return;
     int nt = omp_get_max_threads();
     size_t slice = (size_t)(kdim * out_plane);
     float *dcol = point ? NULL : cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float));
