@@ -315,8 +315,46 @@ CONV_CLONES static void dw_wgrad_plane(const conv_geom *g, const dw_pad *p,
 /* ---- im2col ------------------------------------------------------------------------- */
 
 /* col[(c*kh + a)*kw + b][i*Wo + j] = x[c][i*s - p + a*d][j*s - p + b*d] (0 outside). */
+/* Stride 1 with the output as large as the input: each tap's row block is the input
+ * plane shifted by one offset, so it is one copy of the plane plus zeroed borders
+ * (instead of a copy per feature-map row). */
+static void im2col_same(const conv_geom *g, const float *restrict x, int64_t cg,
+                        float *restrict col)
+{
+    int64_t H = g->H, W = g->W, hw = H * W;
+    for (int64_t c = 0; c < cg; c++)
+        for (int a = 0; a < g->kh; a++)
+            for (int b = 0; b < g->kw; b++) {
+                float *row = col + ((c * g->kh + a) * g->kw + b) * hw;
+                const float *xp = x + c * hw;
+                int64_t dr = (int64_t)a * g->dh - g->ph, dc = (int64_t)b * g->dw - g->pw;
+                int64_t ilo = dr < 0 ? -dr : 0, ihi = dr > 0 ? H - dr : H;
+                int64_t jlo = dc < 0 ? -dc : 0, jhi = dc > 0 ? W - dc : W;
+                if (ilo >= ihi || jlo >= jhi) {
+                    memset(row, 0, (size_t)hw * sizeof(float));
+                    continue;
+                }
+                int64_t shift = dr * W + dc, q0 = ilo * W, q1 = ihi * W;
+                int64_t qa = q0 > -shift ? q0 : -shift, qb = q1 < hw - shift ? q1 : hw - shift;
+                memset(row, 0, (size_t)q0 * sizeof(float));
+                memcpy(row + qa, xp + qa + shift, (size_t)(qb - qa) * sizeof(float));
+                memset(row + q1, 0, (size_t)(hw - q1) * sizeof(float));
+                if (jlo > 0 || jhi < W)
+                    for (int64_t i = ilo; i < ihi; i++) {
+                        for (int64_t j = 0; j < jlo; j++)
+                            row[i * W + j] = 0.0f;
+                        for (int64_t j = jhi; j < W; j++)
+                            row[i * W + j] = 0.0f;
+                    }
+            }
+}
+
 static void im2col(const conv_geom *g, const float *restrict x, int64_t cg, float *restrict col)
 {
+    if (g->sh == 1 && g->sw == 1 && g->Ho == g->H && g->Wo == g->W) {
+        im2col_same(g, x, cg, col);
+        return;
+    }
     int64_t hw = g->Ho * g->Wo;
     for (int64_t c = 0; c < cg; c++)
         for (int a = 0; a < g->kh; a++)
