@@ -91,6 +91,28 @@ kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 for f in arch.txt alpha.jsonl steps.csv epochs.csv; do
     cmp -s runs/full/$f runs/killed/$f; check "resumed $f equals the uninterrupted run's" 0 $? "" ""
 done
+# Ctrl-C: the run stops after its step with a checkpoint, says how to resume, and the
+# resumed run ends where the uninterrupted one did.
+"$cnas" -q search good.ini --set run.out_dir=runs --set run.name=sigint --set train.epochs=3 >sigint.out 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -s runs/sigint/steps.csv ] && break; sleep 0.05; done
+kill -INT $pid 2>/dev/null; wait $pid; code=$?
+check "Ctrl-C stops a search with exit 1" 1 $code "continue with: cnas resume runs/sigint" "$(cat sigint.out)"
+[ -f runs/sigint/checkpoint.ckpt ]; check "Ctrl-C leaves a checkpoint" 0 $? "" ""
+"$cnas" -q resume runs/sigint >/dev/null 2>&1; check "a search stopped by Ctrl-C resumes" 0 $? "" ""
+for f in arch.txt alpha.jsonl steps.csv epochs.csv; do
+    cmp -s runs/full/$f runs/sigint/$f; check "after Ctrl-C and resume, $f equals the uninterrupted run's" 0 $? "" ""
+done
+# The same for retraining: kill -9 after a checkpoint, resume, compare.
+"$cnas" -q train good.ini --set run.out_dir=runs --set run.name=tfull --set train.epochs=3 --arch runs/darts-synthetic/arch.txt >/dev/null 2>&1
+"$cnas" -q train good.ini --set run.out_dir=runs --set run.name=tkilled --set train.epochs=3 --arch runs/darts-synthetic/arch.txt >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -f runs/tkilled-train/checkpoint.ckpt ] && break; sleep 0.05; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+"$cnas" -q resume runs/tkilled-train >/dev/null 2>&1; check "a retraining resumes after kill -9" 0 $? "" ""
+for f in steps.csv epochs.csv; do
+    cmp -s runs/tfull-train/$f runs/tkilled-train/$f; check "resumed retraining $f equals the uninterrupted run's" 0 $? "" ""
+done
 sed -i 's/^seed = 2$/seed = 3/' runs/killed/config.ini
 out=$("$cnas" resume runs/killed 2>&1); check "resume refuses a changed configuration" 2 $? "another configuration.*seed" "$out"
 
