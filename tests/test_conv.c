@@ -106,6 +106,17 @@ START_TEST(test_conv2d_general_path_matches_reference_and_gradients_with_odd_siz
 }
 END_TEST
 
+/* Stride-1 "same" convolutions take the direct kernel: rows of 16 with a partial
+ * chunk, rows of at most 8, output channels not filling a block, 5x5, dilation 2. */
+START_TEST(test_conv2d_direct_path_matches_reference_and_gradients)
+{
+    check_case(SQ(2, 3, 4, 11, 5, 3, 3, 1, 1, 1, 1, true));
+    check_case(SQ(2, 4, 6, 6, 9, 3, 3, 1, 1, 1, 1, false));
+    check_case(SQ(1, 2, 5, 20, 3, 5, 5, 1, 2, 1, 1, false));
+    check_case(SQ(2, 3, 7, 18, 6, 3, 3, 1, 2, 2, 1, true));
+}
+END_TEST
+
 START_TEST(test_conv2d_general_path_with_stride_two_and_non_square_kernels)
 {
     check_case(SQ(2, 2, 8, 9, 3, 3, 2, 2, 1, 1, 1, false));
@@ -564,6 +575,7 @@ static Suite *make_suite(void)
     TCase *tc = tcase_create("kernels");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_conv2d_general_path_matches_reference_and_gradients_with_odd_sizes_and_padding);
+    tcase_add_test(tc, test_conv2d_direct_path_matches_reference_and_gradients);
     tcase_add_test(tc, test_conv2d_general_path_with_stride_two_and_non_square_kernels);
     tcase_add_test(tc, test_conv2d_general_path_with_dilation_two);
     tcase_add_test(tc, test_conv2d_grouped_with_two_groups_and_with_a_channel_multiplier);

@@ -502,6 +502,15 @@ static void dw_backward(cnas_graph *gr, const conv_geom *g, const float *x, cons
 }
 
 /* Input gradient of the GEMM paths: per sample, dcol = W_gᵀ · dY_g, then col2im. */
+/* The direct kernel's case: stride 1, groups 1, square odd kernel, "same" padding. */
+static bool direct_case(const conv_geom *g)
+{
+    return g->sh == 1 && g->sw == 1 && g->groups == 1 && g->kh == g->kw && (g->kh & 1) &&
+           g->dh == g->dw && g->ph == g->dh * (g->kh - 1) / 2 && g->pw == g->ph &&
+           g->Ho == g->H && g->Wo == g->W && g->kh > 1 &&
+           cnas__conv_direct_fits(g->C, g->O, g->W, g->kh);
+}
+
 /* Input gradient of a stride-1 convolution as a correlation of dY with the kernel
  * flipped and transposed: dx += Wtᵀ · im2col(dY) with Wt [cg][og·kh·kw]. The GEMM has
  * the forward's shape (K = og·kh·kw, output straight into dx), where the col2im route
@@ -521,9 +530,10 @@ static bool gemm_backward_input_corr(cnas_graph *gr, const conv_geom *g, const f
         return false;
     int nt = omp_get_max_threads();
     size_t slice = (size_t)(kdim * in_plane);
+    bool direct = direct_case(g);
     float *wt = cnas_graph_alloc(gr, (size_t)(g->groups * cg * kdim) * sizeof(float));
-    float *col = cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float));
-    if (!wt || !col)
+    float *col = direct ? NULL : cnas_graph_alloc(gr, (size_t)nt * slice * sizeof(float));
+    if (!wt || (!direct && !col))
         return true; /* the arena recorded the failure */
     /* Wt[grp][c][o][a][b] = w[grp][o][c][kh-1-a][kw-1-b] */
     for (int grp = 0; grp < g->groups; grp++)
@@ -532,6 +542,10 @@ static bool gemm_backward_input_corr(cnas_graph *gr, const conv_geom *g, const f
                 for (int64_t k = 0; k < kk; k++)
                     wt[((grp * cg + c) * og + o) * kk + k] =
                         w[((grp * og + o) * cg + c) * kk + kk - 1 - k];
+    if (direct) {
+        cnas__conv_direct(gr, g->N, g->O, g->H, g->W, g->C, g->kh, g->dh, dy, wt, dx, true);
+        return true;
+    }
 #pragma omp parallel num_threads(nt) if (conv_macs(g) >= CONV_PAR_MIN)
     {
         float *my = col + (size_t)omp_get_thread_num() * slice;
@@ -686,6 +700,17 @@ static void conv_backward(cnas_graph *gr, cnas_node *n)
 static bool gemm_forward(cnas_graph *gr, const conv_geom *g, const float *x, const float *w,
                          const float *b, float *y)
 {
+    if (direct_case(g)) {
+        if (!cnas__conv_direct(gr, g->N, g->C, g->H, g->W, g->O, g->kh, g->dh, x, w, y, false))
+            return false;
+        int64_t plane = g->H * g->W;
+        if (b)
+#pragma omp parallel for schedule(static) if (g->N * g->O * plane >= CONV_PAR_MIN)
+            for (int64_t no = 0; no < g->N * g->O; no++)
+                for (int64_t t = 0; t < plane; t++)
+                    y[no * plane + t] += b[no % g->O];
+        return true;
+    }
     int64_t cg = g->C / g->groups, og = g->O / g->groups, kdim = cg * g->kh * g->kw;
     int64_t in_plane = g->H * g->W, out_plane = g->Ho * g->Wo;
     bool point = is_pointwise(g);

@@ -15,6 +15,14 @@ cnas_status cnas__tensor_init_shape(cnas_tensor *t, int ndim, const int64_t *sha
                                     cnas_error *err);
 
 
+/* Direct stride-1 "same" convolution for narrow layers (conv_direct.c): y (+)= x * w for
+ * N samples, x [N][C][H][W], w [O][C][k][k] (k odd), dilation d, padding d(k-1)/2,
+ * groups 1. Scratch from the graph's arena; false when it cannot be had. */
+struct cnas_graph;
+bool cnas__conv_direct_fits(int64_t C, int64_t O, int64_t W, int k);
+bool cnas__conv_direct(struct cnas_graph *gr, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                       int k, int d, const float *x, const float *w, float *y, bool acc);
+
 /* Hot loops compiled for the x86-64 baseline and for the AVX2 and AVX-512 levels,
  * picked at load time. The build is ISO C (no contraction into FMA) and every vector
  * lane runs the same operations in the same order, so all clones give bitwise the
