@@ -587,6 +587,63 @@ START_TEST(test_reductions_and_batch_norm_do_not_depend_on_the_thread_count)
 }
 END_TEST
 
+/* Batch statistics of values far from zero: a large offset must not eat the variance. */
+START_TEST(test_batch_norm_normalises_values_with_a_large_offset)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = tu_rand(CNAS_SHAPE(4, 2, 9, 7), 11, -1, 1);
+    for (int64_t i = 0; i < x->numel; i++)
+        x->data[i] += i % 2 ? 1000.0f : -3000.0f; /* varies within each channel too */
+    cnas_batch_norm_params p = {.training = true};
+    cnas_tensor *y = cnas_batch_norm(g, x, NULL, NULL, NULL, NULL, &p);
+    ck_assert_ptr_nonnull(y);
+    for (int c = 0; c < 2; c++) {
+        double s = 0, ss = 0, m = 0, v = 0;
+        int n = 0;
+        for (int b = 0; b < 4; b++)
+            for (int k = 0; k < 63; k++, n++) {
+                double xv = x->data[(b * 2 + c) * 63 + k], yv = y->data[(b * 2 + c) * 63 + k];
+                s += yv;
+                ss += yv * yv;
+                m += xv;
+            }
+        m /= n;
+        for (int b = 0; b < 4; b++)
+            for (int k = 0; k < 63; k++)
+                v += pow(x->data[(b * 2 + c) * 63 + k] - m, 2);
+        ck_assert_double_gt(v / n, 1e5); /* the offsets alternate, so the spread is large */
+        ck_assert_double_eq_tol(s / n, 0.0, 1e-4);
+        ck_assert_double_eq_tol(ss / n, 1.0, 1e-3);
+    }
+    cnas_graph_free(g);
+    cnas_tensor_free(x);
+}
+END_TEST
+
+/* Small noise on a large offset: the variance survives. */
+START_TEST(test_batch_norm_keeps_small_variance_on_a_large_mean)
+{
+    cnas_error err;
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = tu_rand(CNAS_SHAPE(8, 1, 16, 16), 12, -1, 1);
+    for (int64_t i = 0; i < x->numel; i++)
+        x->data[i] = 500.0f + 0.1f * x->data[i]; /* variance 1/300, well above eps */
+    cnas_batch_norm_params p = {.training = true};
+    cnas_tensor *y = cnas_batch_norm(g, x, NULL, NULL, NULL, NULL, &p);
+    ck_assert_ptr_nonnull(y);
+    double s = 0, ss = 0;
+    for (int64_t i = 0; i < y->numel; i++) {
+        s += y->data[i];
+        ss += (double)y->data[i] * y->data[i];
+    }
+    ck_assert_double_eq_tol(s / (double)y->numel, 0.0, 1e-2);
+    ck_assert_double_eq_tol(ss / (double)y->numel, 1.0, 2e-2);
+    cnas_graph_free(g);
+    cnas_tensor_free(x);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("layers");
@@ -604,6 +661,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_batch_norm_rejects_bad_parameters_and_single_value_batches);
     tcase_add_test(tc, test_max_pool_treats_padding_as_minus_infinity);
     tcase_add_test(tc, test_same_padding_pools_match_a_naive_loop);
+    tcase_add_test(tc, test_batch_norm_normalises_values_with_a_large_offset);
+    tcase_add_test(tc, test_batch_norm_keeps_small_variance_on_a_large_mean);
     tcase_add_test(tc, test_avg_pool_corner_averages_its_in_bounds_values);
     tcase_add_test(tc, test_weighted_sum_gives_each_weight_the_dot_product_of_its_input_and_the_gradient);
     tcase_add_test(tc, test_backward_fills_only_the_gradients_that_are_required);

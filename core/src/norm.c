@@ -28,37 +28,29 @@ static double lanes_total(const lanes *v)
     return s;
 }
 
-/* Σ x over one plane. */
-CNAS_CLONES static double plane_sum(const float *restrict x, int64_t n)
+/* Σ (x - s) and Σ (x - s)² over one plane in one pass, added to *s1, *s2. The shift s
+ * (the channel's first value) keeps the squares from cancelling when the mean is far
+ * from zero. */
+CNAS_CLONES static void plane_moments(const float *restrict x, int64_t n, float sh, double *s1,
+                                      double *s2)
 {
-    lanes acc = {0};
-    int64_t k = 0;
-    for (; k + LANES <= n; k += LANES) {
-        lanes v;
-        LOAD_LANES(v, x + k);
-        acc += v;
-    }
-    double s = lanes_total(&acc);
-    for (; k < n; k++)
-        s += x[k];
-    return s;
-}
-
-/* Σ (x - m)² over one plane. */
-CNAS_CLONES static double plane_sq_dev(const float *restrict x, int64_t n, float m)
-{
-    lanes acc = {0};
+    lanes a1 = {0}, a2 = {0};
     int64_t k = 0;
     for (; k + LANES <= n; k += LANES) {
         lanes d;
         LOAD_LANES(d, x + k);
-        d -= m;
-        acc += d * d;
+        d -= sh;
+        a1 += d;
+        a2 += d * d;
     }
-    double s = lanes_total(&acc);
-    for (; k < n; k++)
-        s += (double)(x[k] - m) * (x[k] - m);
-    return s;
+    double t1 = lanes_total(&a1), t2 = lanes_total(&a2);
+    for (; k < n; k++) {
+        double d = (double)x[k] - sh;
+        t1 += d;
+        t2 += d * d;
+    }
+    *s1 += t1;
+    *s2 += t2;
 }
 
 /* Σ dy and Σ dy·(x - m) over one plane, added to *s1, *s2. */
@@ -178,17 +170,13 @@ cnas_tensor *cnas_batch_norm(cnas_graph *g, cnas_tensor *x, cnas_tensor *gamma, 
     for (int64_t ch = 0; ch < C; ch++) {
         double m, var;
         if (batch_stats) {
-            double s = 0.0;
+            double s1 = 0.0, s2 = 0.0, M = (double)(N * hw);
+            float sh = x->data[ch * hw];
             for (int64_t b = 0; b < N; b++)
-                s += plane_sum(x->data + (b * C + ch) * hw, hw);
-            m = s / (double)(N * hw);
-            /* deviations from the float mean, as the backward pass sees them */
-            double ss = 0.0;
-            for (int64_t b = 0; b < N; b++)
-                ss += plane_sq_dev(x->data + (b * C + ch) * hw, hw, (float)m);
-            double dm = m - (double)(float)m;
-            m = (double)(float)m;
-            var = ss / (double)(N * hw) - dm * dm;
+                plane_moments(x->data + (b * C + ch) * hw, hw, sh, &s1, &s2);
+            double dmean = s1 / M;
+            m = (double)sh + dmean;
+            var = s2 / M - dmean * dmean;
             if (var < 0.0)
                 var = 0.0;
             if (training && running_mean && !cnas_graph_replaying(g)) {
