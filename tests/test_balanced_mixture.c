@@ -1,4 +1,4 @@
-/* Balanced Mixture of SuperNets (ALGORITHMS.md 6.2-6.4, 6.7).
+/* Balanced Mixture of SuperNets (Javan Roshtkhari et al. 2023; docs/pooling.md).
  *
  * The arithmetic (bm_logic.c, compiled in): the temperature schedule, the EMA, the
  * balancing of p(m|a) towards a uniform marginal and its replay, sampling and
@@ -224,7 +224,7 @@ START_TEST(test_rank_orders_by_score_then_second_key_then_index)
 }
 END_TEST
 
-/* ---- the conflict-separation toy (ALGORITHMS.md 6.7) ------------------------------------
+/* ---- the conflict-separation toy (docs/pooling.md) ------------------------------------
  *
  * 12 configurations in two groups of 6. Configuration a reads the first k = a % 6 + 1
  * of 6 Gaussian features through the supernet's weights w (a path); the label is

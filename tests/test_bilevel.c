@@ -1,5 +1,5 @@
-/* The unrolled DARTS hypergradient on the quadratic bilevel problem of ALGORITHMS
- * 1.8 T1, where the exact answer is known in closed form:
+/* The unrolled DARTS hypergradient on a quadratic bilevel problem (docs/darts.md),
+ * where the exact answer is known in closed form:
  *   L_train = ½ (w - Bα)ᵀ H (w - Bα),  L_val = ½ ‖w - c‖²,  c = Bα*
  *   w' = w - η H (w - Bα),  ∇α L_val(w'(α)) = η Bᵀ H (w' - c). */
 #include "testutil.h"

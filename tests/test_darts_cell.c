@@ -1,4 +1,4 @@
-/* The DARTS cell space (ALGORITHMS 1.8 T3 and more): edge indexing, reduction
+/* The DARTS cell space (Liu et al. 2019; docs/darts.md): edge indexing, reduction
  * strides, channel bookkeeping, the top-2 rule, the genotype notation with an exact
  * round trip, stand-alone networks and their parameter counts. The space and the
  * op set are loaded from their built plugins. */
@@ -409,6 +409,50 @@ START_TEST(test_drawings_and_json_are_written)
 }
 END_TEST
 
+
+/* A candidate's cost at its position is what swapping it into a network changes:
+ * FLOPs(net with op b at p) - FLOPs(net with op a at p) = cost(b, p) - cost(a, p). */
+START_TEST(test_candidate_costs_add_up_to_the_network_cost)
+{
+    fx_setup(0, NULL);
+    cnas_error err;
+    void *sup = fx_build(CNAS_SPACE_SUPERNET, NULL, 3, 32, 10, &err);
+    ck_assert_msg(sup != NULL, "%s", err.msg);
+    ck_assert(CNAS_VT_HAS(fx.vt, candidate_cost));
+    const cnas_choice_point *pts;
+    int n = fx.vt->choice_points(sup, &pts);
+    cnas_arch *a = cnas_arch_new(n, &err);
+    ck_assert_int_eq(fx.vt->parse(sup, DARTS_V2, a, &err), CNAS_OK);
+    int p = -1, dil = -1, sep = -1, none = -1;
+    for (int i = 0; i < n; i++)
+        if (pts[i].instance == 0 && pts[i].local_index == 11)
+            p = i;
+    for (int c = 0; c < pts[p].n_candidates; c++) {
+        dil = strcmp(pts[p].candidates[c], "dil_conv_3x3") == 0 ? c : dil;
+        sep = strcmp(pts[p].candidates[c], "sep_conv_5x5") == 0 ? c : sep;
+        none = strcmp(pts[p].candidates[c], "none") == 0 ? c : none;
+    }
+    ck_assert_int_eq(cnas_arch_single(a, p), dil); /* node 5 takes dil_conv_3x3 from node 2 */
+    int64_t f1, p1, f2, p2, cf_dil, cp_dil, cf_sep, cp_sep, cf_none, cp_none;
+    ck_assert_int_eq(fx.vt->cost(sup, a, &f1, &p1, &err), CNAS_OK);
+    a->mask[p] = 1ull << sep;
+    ck_assert_int_eq(fx.vt->cost(sup, a, &f2, &p2, &err), CNAS_OK);
+    ck_assert_int_eq(fx.vt->candidate_cost(sup, p, dil, &cf_dil, &cp_dil, &err), CNAS_OK);
+    ck_assert_int_eq(fx.vt->candidate_cost(sup, p, sep, &cf_sep, &cp_sep, &err), CNAS_OK);
+    ck_assert_int_eq(fx.vt->candidate_cost(sup, p, none, &cf_none, &cp_none, &err), CNAS_OK);
+    ck_assert(cf_sep > cf_dil && cf_dil > 0);
+    ck_assert_int_eq(f2 - f1, cf_sep - cf_dil);
+    ck_assert_int_eq(cf_none, 0);
+    ck_assert_int_eq(cp_none, 0);
+    /* C = 16: dil_conv_3x3 holds a 16x1x3x3 depthwise and a 16x16 pointwise kernel. */
+    ck_assert_int_eq(cp_dil, 16 * 9 + 16 * 16);
+    ck_assert_int_eq(fx.vt->candidate_cost(sup, n, 0, &cf_dil, &cp_dil, &err), CNAS_ERR_INVALID);
+    cnas_arch_free(a);
+    fx.vt->destroy(sup);
+    fx_teardown();
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("darts_cell");
@@ -425,6 +469,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_darts_v2_network_has_the_published_parameter_count);
     tcase_add_test(tc, test_network_runs_with_auxiliary_head_and_drop_path);
     tcase_add_test(tc, test_drawings_and_json_are_written);
+    tcase_add_test(tc, test_candidate_costs_add_up_to_the_network_cost);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,4 +1,4 @@
-/* ALGORITHMS 1.8 T2: a single DARTS mixed edge must find the op that generated the
+/* DARTS sanity check (docs/darts.md): a single DARTS mixed edge must find the op that generated the
  * data. Candidates {none, skip, avg_pool, max_pool, conv3x3}; first-order DARTS
  * alternates an Adam step on α (validation batch) and an SGD step on the conv
  * weights (training batch). Only max_pool can represent y = maxpool3x3(x). */

@@ -1,4 +1,4 @@
-/* The resnet20_pool space (Balanced Mixture of SuperNets, ALGORITHMS.md 6.1): choice
+/* The resnet20_pool space (Balanced Mixture of SuperNets, docs/pooling.md): choice
  * points, the 36 configurations in the reference's order, the [n1,n2,n3] notation
  * and the 0/1 code with exact round trips, rejection of invalid texts, single-path
  * forward at 32x32 and 28x28, batch-norm modes, FLOPs and parameters. The space and

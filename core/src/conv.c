@@ -750,6 +750,8 @@ static bool gemm_forward(cnas_graph *gr, const conv_geom *g, const float *x, con
 cnas_tensor *cnas_conv2d(cnas_graph *gr, cnas_tensor *x, cnas_tensor *w, cnas_tensor *b,
                          const cnas_conv2d_params *p)
 {
+    w = cnas_graph_param(gr, w); /* bound parameters (graph.h) */
+    b = cnas_graph_param(gr, b);
     cnas_tensor *req[2] = {x, w};
     if (cnas_graph_bad_inputs(gr, 2, req))
         return NULL;

@@ -37,6 +37,11 @@ struct cnas_graph {
     bool grad_enabled;
     int replaying;          /* depth of segment replays (cnas_recompute) */
     cnas_error err;
+
+    /* Parameter bindings (cnas_graph_bind), cleared at reset. */
+    const cnas_tensor *bound_param[CNAS_GRAPH_MAX_BINDINGS];
+    cnas_tensor *bound_value[CNAS_GRAPH_MAX_BINDINGS];
+    int n_bound;
 };
 
 cnas_graph *cnas_graph_new(cnas_error *err)
@@ -93,7 +98,46 @@ void cnas_graph_reset(cnas_graph *g)
     g->in_use = 0;
     g->cycle_peak = 0;
     g->n_nodes = 0;
+    g->n_bound = 0;
     cnas_error_clear(&g->err);
+}
+
+cnas_status cnas_graph_bind(cnas_graph *g, const cnas_tensor *param, cnas_tensor *value)
+{
+    if (!param || !value)
+        return cnas_error_set(&g->err, CNAS_ERR_INVALID, "bind: NULL parameter or value");
+    if (!cnas_tensor_same_shape(param, value)) {
+        char a[CNAS_SHAPE_STR_MAX], b[CNAS_SHAPE_STR_MAX];
+        return cnas_error_set(&g->err, CNAS_ERR_SHAPE, "bind: value %s for parameter '%s' %s",
+                              cnas_shape_str(value, a, sizeof a), param->name,
+                              cnas_shape_str(param, b, sizeof b));
+    }
+    for (int i = 0; i < g->n_bound; i++)
+        if (g->bound_param[i] == param) {
+            g->bound_value[i] = value;
+            return CNAS_OK;
+        }
+    if (g->n_bound == CNAS_GRAPH_MAX_BINDINGS)
+        return cnas_error_set(&g->err, CNAS_ERR_UNSUPPORTED, "bind: more than %d bindings",
+                              CNAS_GRAPH_MAX_BINDINGS);
+    g->bound_param[g->n_bound] = param;
+    g->bound_value[g->n_bound++] = value;
+    return CNAS_OK;
+}
+
+void cnas_graph_unbind_all(cnas_graph *g) { g->n_bound = 0; }
+int cnas_graph_bindings(const cnas_graph *g) { return g->n_bound; }
+
+cnas_tensor *cnas_graph_param(const cnas_graph *g, cnas_tensor *t)
+{
+    /* A linear scan: a supernet path binds tens of tensors, and kernels look up at
+     * most three parameters each. */
+    if (!t || g->n_bound == 0)
+        return t;
+    for (int i = 0; i < g->n_bound; i++)
+        if (g->bound_param[i] == t)
+            return g->bound_value[i];
+    return t;
 }
 
 void cnas_graph_set_grad_enabled(cnas_graph *g, bool on) { g->grad_enabled = on; }

@@ -55,6 +55,8 @@ static void linear_backward(cnas_graph *g, cnas_node *n)
 
 cnas_tensor *cnas_linear(cnas_graph *g, cnas_tensor *x, cnas_tensor *w, cnas_tensor *b)
 {
+    w = cnas_graph_param(g, w); /* bound parameters (graph.h) */
+    b = cnas_graph_param(g, b);
     cnas_tensor *req[2] = {x, w};
     if (cnas_graph_bad_inputs(g, 2, req))
         return NULL;

@@ -135,6 +135,8 @@ cnas_tensor *cnas_batch_norm(cnas_graph *g, cnas_tensor *x, cnas_tensor *gamma, 
 {
     if (cnas_graph_bad_inputs(g, 1, &x))
         return NULL;
+    gamma = cnas_graph_param(g, gamma); /* bound parameters (graph.h) */
+    beta = cnas_graph_param(g, beta);
     char s1[CNAS_SHAPE_STR_MAX], s2[CNAS_SHAPE_STR_MAX];
     if (x->ndim != 4 && x->ndim != 2)
         return cnas_graph_fail(g, CNAS_ERR_SHAPE, "batch_norm: input %s, expected [N, C, H, W] "

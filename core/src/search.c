@@ -16,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cnas/checkpoint.h>
+#include <cnas/kit.h>
 #include <cnas/metrics.h>
 #include <cnas/ops.h>
 #include <cnas/trainer.h>
@@ -229,15 +232,8 @@ static cnas_status env_evaluate(cnas_search_env *env, cnas_data_stream s, cnas_l
         if (!l)
             return cnas_error_set(err, cnas_graph_status(h->eval_g), "evaluation: %s",
                                   cnas_graph_error(h->eval_g)->msg);
-        int64_t n = logits->shape[0], k = logits->shape[1];
-        for (int64_t i = 0; i < n; i++) {
-            const float *row = logits->data + i * k;
-            int64_t best = 0;
-            for (int64_t j = 1; j < k; j++)
-                if (row[j] > row[best])
-                    best = j;
-            correct += best == y[i];
-        }
+        int64_t n = logits->shape[0];
+        correct += cnas_count_correct(logits, y);
         loss_sum += (double)l->data[0] * (double)n;
         seen += n;
     }
@@ -249,42 +245,6 @@ static cnas_status env_evaluate(cnas_search_env *env, cnas_data_stream s, cnas_l
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
-
-static cnas_status put_space(cnas_ckpt *ck, const cnas_space_vtable *vt, void *space,
-                             cnas_error *err)
-{
-    int n = vt->tensors(space, NULL, 0);
-    cnas_named_tensor *all = malloc((size_t)(n > 0 ? n : 1) * sizeof *all);
-    if (!all)
-        return cnas_error_set(err, CNAS_ERR_NOMEM, "checkpoint: out of memory");
-    n = vt->tensors(space, all, n);
-    cnas_status st = CNAS_OK;
-    for (int i = 0; !st && i < n; i++) {
-        char name[256];
-        snprintf(name, sizeof name, "space.%s", all[i].name);
-        st = cnas_ckpt_put_tensor(ck, name, all[i].tensor, err);
-    }
-    free(all);
-    return st;
-}
-
-static cnas_status get_space(const cnas_ckpt *ck, const cnas_space_vtable *vt, void *space,
-                             cnas_error *err)
-{
-    int n = vt->tensors(space, NULL, 0);
-    cnas_named_tensor *all = malloc((size_t)(n > 0 ? n : 1) * sizeof *all);
-    if (!all)
-        return cnas_error_set(err, CNAS_ERR_NOMEM, "checkpoint: out of memory");
-    n = vt->tensors(space, all, n);
-    cnas_status st = CNAS_OK;
-    for (int i = 0; !st && i < n; i++) {
-        char name[256];
-        snprintf(name, sizeof name, "space.%s", all[i].name);
-        st = cnas_ckpt_get_tensor(ck, name, all[i].tensor, err);
-    }
-    free(all);
-    return st;
-}
 
 static cnas_status write_checkpoint(host *h, int64_t epoch, int64_t step, cnas_error *err)
 {
@@ -309,8 +269,9 @@ static cnas_status write_checkpoint(host *h, int64_t epoch, int64_t step, cnas_e
         snprintf(name, sizeof name, "run.size.%s", h->appended[i]);
         st = cnas_ckpt_put_i64(ck, name, stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0, err);
     }
+    cnas_ckio io = cnas_ckio_put(ck, err);
     if (!st)
-        st = put_space(ck, h->spec->space_vt, h->env.space, err);
+        st = cnas_ckio_space(&io, "space", h->spec->space_vt, h->env.space);
     if (!st)
         st = search_data_save(&h->data, ck, err);
     if (!st)
@@ -400,7 +361,8 @@ static cnas_status resume(host *h, int64_t *steps_done, cnas_error *err)
                             "versions (%s)", h->spec->resume_from, diff);
         goto out;
     }
-    if ((st = get_space(ck, h->spec->space_vt, h->env.space, err)) ||
+    cnas_ckio io = cnas_ckio_get(ck, err);
+    if ((st = cnas_ckio_space(&io, "space", h->spec->space_vt, h->env.space)) ||
         (st = search_data_load(&h->data, ck, err)) || (st = h->svt->load(h->strategy, ck, err)) ||
         (st = cnas_ckpt_get_i64(ck, "run.steps_done", steps_done, err)))
         goto out;
@@ -449,74 +411,301 @@ static void render_dot(const char *dot_path, const char *format)
     posix_spawn_file_actions_destroy(&fa);
 }
 
+/* Render every .dot drawing in the run directory: the space names its drawings (one
+ * per cell type, one per cell, the whole network, ...) and the host draws them all. */
+static void render_drawings(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || e->d_name[0] == '.' || strcmp(e->d_name + n - 4, ".dot") != 0)
+            continue;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        render_dot(path, "png");
+        render_dot(path, "svg");
+    }
+    closedir(d);
+}
+
+static cnas_status write_text_file(const char *path, const char *text, cnas_error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fprintf(f, "%s\n", text) < 0 || fclose(f) != 0)
+        return cnas_error_set(err, CNAS_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    return CNAS_OK;
+}
+
+/* The space's notation of an architecture; spaces without one get the selected
+ * candidate of every choice point ("2,0,1,...", -1 for none or several). */
+static cnas_status arch_text(host *h, const cnas_arch *arch, char *buf, size_t n, cnas_error *err)
+{
+    const cnas_space_vtable *vt = h->spec->space_vt;
+    if (CNAS_VT_HAS(vt, format))
+        return vt->format(h->env.space, arch, buf, n, err);
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int p = 0; p < arch->n_points && o < n; p++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%d", p ? "," : "", cnas_arch_single(arch, p));
+    return CNAS_OK;
+}
+
+static cnas_status arch_cost(host *h, const cnas_arch *arch, int64_t *flops, int64_t *params,
+                             cnas_error *err)
+{
+    const cnas_space_vtable *vt = h->spec->space_vt;
+    *flops = *params = -1;
+    if (!CNAS_VT_HAS(vt, cost))
+        return CNAS_OK;
+    return vt->cost(h->env.space, arch, flops, params, err);
+}
+
 static cnas_status write_answer(host *h, const cnas_arch *arch, cnas_error *err)
 {
     const cnas_space_vtable *vt = h->spec->space_vt;
     char path[4200];
-    cnas_status st = vt->format(h->env.space, arch, h->res->arch_text, sizeof h->res->arch_text,
-                                err);
+    cnas_status st = arch_text(h, arch, h->res->arch_text, sizeof h->res->arch_text, err);
     if (st)
         return st;
     snprintf(path, sizeof path, "%s/arch.txt", h->spec->run_dir);
-    FILE *f = fopen(path, "w");
-    if (!f || fprintf(f, "%s\n", h->res->arch_text) < 0 || fclose(f) != 0)
-        return cnas_error_set(err, CNAS_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    snprintf(path, sizeof path, "%s/arch.json", h->spec->run_dir);
-    if (!(f = fopen(path, "w")))
-        return cnas_error_set(err, CNAS_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    st = vt->write_json(h->env.space, arch, f, err);
-    if (fclose(f) != 0 && !st)
-        st = cnas_error_set(err, CNAS_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    if (st)
+    if ((st = write_text_file(path, h->res->arch_text, err)))
         return st;
+    if (CNAS_VT_HAS(vt, write_json)) {
+        snprintf(path, sizeof path, "%s/arch.json", h->spec->run_dir);
+        FILE *f = fopen(path, "w");
+        if (!f)
+            return cnas_error_set(err, CNAS_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        st = vt->write_json(h->env.space, arch, f, err);
+        if (fclose(f) != 0 && !st)
+            st = cnas_error_set(err, CNAS_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        if (st)
+            return st;
+    }
     int n_files = 0;
-    if (vt->write_dot && (st = vt->write_dot(h->env.space, arch, h->spec->run_dir, &n_files, err)))
+    if (CNAS_VT_HAS(vt, write_dot) &&
+        (st = vt->write_dot(h->env.space, arch, h->spec->run_dir, &n_files, err)))
         return st;
-    /* Render every .dot the space wrote (their names are the space's business). */
-    static const char *const cell_files[] = {"normal", "reduce", "cell", "network"};
-    for (size_t i = 0; i < sizeof cell_files / sizeof cell_files[0]; i++) {
-        struct stat sb;
-        snprintf(path, sizeof path, "%s/%s.dot", h->spec->run_dir, cell_files[i]);
-        if (stat(path, &sb) == 0) {
-            render_dot(path, "png");
-            render_dot(path, "svg");
+    render_drawings(h->spec->run_dir);
+    return arch_cost(h, arch, &h->res->flops, &h->res->params, err);
+}
+
+static cnas_status env_report_result(cnas_search_env *env, const cnas_result *r, cnas_error *err)
+{
+    host *h = host_of(env);
+    /* Read only what the strategy's struct covers. */
+    cnas_result res = {sizeof res, 0, NULL, NAN, NAN, -1, -1};
+    memcpy(&res, r, r->size < sizeof res ? r->size : sizeof res);
+    if (res.rank == 0) {
+        h->res->score = res.score;
+        if (res.arch) {
+            cnas_status st = write_answer(h, res.arch, err);
+            if (st)
+                return st;
         }
     }
-    return vt->cost(h->env.space, arch, &h->res->flops, &h->res->params, err);
+    if (!res.arch)
+        return CNAS_OK;
+    cnas_status st = CNAS_OK;
+    if (res.flops < 0 || res.params < 0) {
+        int64_t f, p;
+        if ((st = arch_cost(h, res.arch, &f, &p, err)))
+            return st;
+        res.flops = res.flops < 0 ? f : res.flops;
+        res.params = res.params < 0 ? p : res.params;
+    }
+    char text[8192];
+    if ((st = arch_text(h, res.arch, text, sizeof text, err)))
+        return st;
+    /* ranking.tsv: rank, score, then the other objectives and the architecture; the
+     * header line is written with the first row. */
+    char line[8600];
+    int k = 0;
+    if (res.rank == 0)
+        k = snprintf(line, sizeof line, "rank\tscore\taccuracy\tflops\tparams\tarch\n");
+    char acc[32];
+    if (isnan(res.accuracy))
+        snprintf(acc, sizeof acc, "nan");
+    else
+        snprintf(acc, sizeof acc, "%.6f", res.accuracy);
+    snprintf(line + k, sizeof line - (size_t)k, "%d\t%.6f\t%s\t%" PRId64 "\t%" PRId64 "\t%s\n",
+             res.rank, res.score, acc, res.flops, res.params, text);
+    return env_append(env, "ranking.tsv", line, err);
 }
 
 static cnas_status env_report(cnas_search_env *env, int rank, const cnas_arch *arch, double score,
                               cnas_error *err)
 {
-    host *h = host_of(env);
-    if (rank == 0) {
-        h->res->score = score;
-        if (arch) {
-            cnas_status st = write_answer(h, arch, err);
-            if (st)
-                return st;
-        }
-    }
-    if (arch) {
-        char text[8192], line[8300];
-        cnas_status st = h->spec->space_vt->format(env->space, arch, text, sizeof text, err);
-        if (st)
-            return st;
-        snprintf(line, sizeof line, "%d\t%.6f\t%s\n", rank, score, text);
-        return env_append(env, "ranking.tsv", line, err);
-    }
-    return CNAS_OK;
+    cnas_result r = {sizeof r, rank, arch, score, NAN, -1, -1};
+    return env_report_result(env, &r, err);
 }
 
 /* ---- the run ----------------------------------------------------------------------------- */
 
+static cnas_status build_space_with(host *h, const cnas_params *params, cnas_space_build build,
+                                    const cnas_arch *arch, cnas_rng *rng, void **out,
+                                    cnas_error *err)
+{
+    const search_data *d = &h->data;
+    cnas_space_create_args a = {sizeof a, params, d->channels, d->height, d->width,
+                                d->num_classes, h->spec->ops, rng, build, arch};
+    return h->spec->space_vt->create(&a, out, err);
+}
+
 static cnas_status build_space(host *h, cnas_space_build build, const cnas_arch *arch,
                                cnas_rng *rng, void **out, cnas_error *err)
 {
-    const search_data *d = &h->data;
-    cnas_space_create_args a = {sizeof a, h->spec->space_params, d->channels, d->height,
-                                d->width, d->num_classes, h->spec->ops, rng, build, arch};
-    return h->spec->space_vt->create(&a, out, err);
+    return build_space_with(h, h->spec->space_params, build, arch, rng, out, err);
+}
+
+static cnas_status env_create_network(cnas_search_env *env, const cnas_arch *arch,
+                                      const char *init_stream, void **net, cnas_error *err)
+{
+    host *h = host_of(env);
+    cnas_rng rng;
+    cnas_rng_init(&rng, h->spec->seed, init_stream);
+    const cnas_params *p = h->spec->network_params ? h->spec->network_params : h->spec->space_params;
+    return build_space_with(h, p, CNAS_SPACE_NETWORK, arch, &rng, net, err);
+}
+
+/* ---- evaluating one architecture (evaluate_arch) ---------------------------------------- */
+
+/* The batch-norm buffers of a space instance, copied so an evaluation can restore them. */
+typedef struct buffer_copy {
+    cnas_named_tensor *all;
+    float **saved;
+    int n;
+} buffer_copy;
+
+static void buffers_free(buffer_copy *b)
+{
+    for (int i = 0; b->saved && i < b->n; i++)
+        free(b->saved[i]);
+    free(b->saved);
+    free(b->all);
+    *b = (buffer_copy){0};
+}
+
+static cnas_status buffers_save(const cnas_space_vtable *vt, void *space, buffer_copy *b,
+                                cnas_error *err)
+{
+    int n = vt->tensors(space, NULL, 0);
+    b->all = malloc((size_t)(n > 0 ? n : 1) * sizeof *b->all);
+    b->saved = calloc((size_t)(n > 0 ? n : 1), sizeof *b->saved);
+    if (!b->all || !b->saved)
+        return cnas_error_set(err, CNAS_ERR_NOMEM, "evaluation: out of memory");
+    b->n = vt->tensors(space, b->all, n);
+    for (int i = 0; i < b->n; i++) {
+        if (b->all[i].role != CNAS_ROLE_BUFFER)
+            continue;
+        const cnas_tensor *t = b->all[i].tensor;
+        if (!(b->saved[i] = malloc(cnas_tensor_bytes(t))))
+            return cnas_error_set(err, CNAS_ERR_NOMEM, "evaluation: out of memory");
+        memcpy(b->saved[i], t->data, cnas_tensor_bytes(t));
+    }
+    return CNAS_OK;
+}
+
+static void buffers_restore(buffer_copy *b)
+{
+    for (int i = 0; i < b->n; i++)
+        if (b->saved[i])
+            memcpy(b->all[i].tensor->data, b->saved[i], cnas_tensor_bytes(b->all[i].tensor));
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Running statistics back to PyTorch's initial values (mean 0, variance 1). */
+static void buffers_reset_stats(buffer_copy *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        if (b->all[i].role != CNAS_ROLE_BUFFER)
+            continue;
+        if (ends_with(b->all[i].name, "running_mean"))
+            cnas_tensor_fill(b->all[i].tensor, 0.0f);
+        else if (ends_with(b->all[i].name, "running_var"))
+            cnas_tensor_fill(b->all[i].tensor, 1.0f);
+    }
+}
+
+static cnas_status eval_passes(host *h, void *space, const cnas_arch_eval *e, double *loss,
+                               double *acc, cnas_error *err)
+{
+    cnas_search_env *env = &h->env;
+    bool cycle = e->stream == CNAS_STREAM_VAL_CYCLE || e->stream == CNAS_STREAM_TRAIN_CYCLE;
+    if (cycle && e->max_batches <= 0)
+        return cnas_error_set(err, CNAS_ERR_INVALID, "evaluate_arch: a cycling stream needs "
+                              "max_batches > 0");
+    cnas_status st;
+    if (e->bn == CNAS_EVAL_BN_RECALIBRATE) {
+        int k = e->recalibrate_batches > 0 ? e->recalibrate_batches : 50;
+        for (int i = 0; i < k; i++) {
+            cnas_graph_reset(h->eval_g);
+            cnas_graph_set_grad_enabled(h->eval_g, false);
+            cnas_tensor *x;
+            const int32_t *y;
+            int r = search_data_next(&h->data, CNAS_STREAM_TRAIN_CYCLE, h->eval_g, &x, &y, err);
+            if (r <= 0)
+                return r < 0 ? err->code : CNAS_OK;
+            if (!cnas_path_logits(env, space, h->eval_g, x, e->arch, true))
+                return cnas_error_set(err, cnas_graph_status(h->eval_g), "recalibration: %s",
+                                      cnas_graph_error(h->eval_g)->msg);
+        }
+    }
+    if (!cycle && (st = search_data_begin_pass(&h->data, e->stream, err)))
+        return st;
+    bool batch_stats = e->bn == CNAS_EVAL_BN_BATCH;
+    double loss_sum = 0.0;
+    int64_t correct = 0, seen = 0;
+    for (int b = 0; e->max_batches <= 0 || b < e->max_batches; b++) {
+        cnas_graph_reset(h->eval_g);
+        cnas_graph_set_grad_enabled(h->eval_g, false);
+        cnas_tensor *x;
+        const int32_t *y;
+        int r = search_data_next(&h->data, e->stream, h->eval_g, &x, &y, err);
+        if (r < 0)
+            return err->code;
+        if (r == 0)
+            break;
+        cnas_tensor *logits = cnas_path_logits(env, space, h->eval_g, x, e->arch, batch_stats);
+        cnas_tensor *l = logits ? cnas_cross_entropy(h->eval_g, logits, y, 0.0f) : NULL;
+        if (!l)
+            return cnas_error_set(err, cnas_graph_status(h->eval_g), "evaluation: %s",
+                                  cnas_graph_error(h->eval_g)->msg);
+        correct += cnas_count_correct(logits, y);
+        loss_sum += (double)l->data[0] * (double)x->shape[0];
+        seen += x->shape[0];
+    }
+    *loss = seen ? loss_sum / (double)seen : NAN;
+    *acc = seen ? (double)correct / (double)seen : NAN;
+    return CNAS_OK;
+}
+
+static cnas_status env_evaluate_arch(cnas_search_env *env, const cnas_arch_eval *req, double *loss,
+                                     double *accuracy, cnas_error *err)
+{
+    host *h = host_of(env);
+    cnas_arch_eval e = {sizeof e, NULL, NULL, CNAS_STREAM_VAL, 0, CNAS_EVAL_BN_RUNNING, 0};
+    memcpy(&e, req, req->size < sizeof e ? req->size : sizeof e);
+    void *space = e.space ? e.space : env->space;
+    buffer_copy b = {0};
+    cnas_status st = buffers_save(h->spec->space_vt, space, &b, err);
+    if (!st) {
+        if (e.bn == CNAS_EVAL_BN_RECALIBRATE)
+            buffers_reset_stats(&b);
+        st = eval_passes(h, space, &e, loss, accuracy, err);
+        buffers_restore(&b);
+    }
+    buffers_free(&b);
+    cnas_graph_reset(h->eval_g);
+    cnas_graph_set_grad_enabled(h->eval_g, true);
+    return st;
 }
 
 static cnas_status env_create_supernet(cnas_search_env *env, const char *init_stream, void **space,
@@ -583,6 +772,9 @@ cnas_status cnas_run(const cnas_run_spec *spec, cnas_run_result *result, cnas_er
     env->stop_requested = env_stop_requested;
     env->report = env_report;
     env->host = &h;
+    env->create_network = env_create_network;
+    env->evaluate_arch = env_evaluate_arch;
+    env->report_result = env_report_result;
 
     cnas_rng_init(&h.init_rng, spec->seed, "init");
     st = build_space(&h, spec->kind == CNAS_RUN_SEARCH ? CNAS_SPACE_SUPERNET : CNAS_SPACE_NETWORK,
@@ -602,7 +794,7 @@ cnas_status cnas_run(const cnas_run_spec *spec, cnas_run_result *result, cnas_er
     h.steps_total = (int64_t)spec->train->epochs * h.data.batches_per_epoch;
     h.t_start = h.t_last_line = h.last_ckpt_time = now_seconds();
     st = h.svt->run(h.strategy, err);
-    if (!st && spec->kind == CNAS_RUN_TRAIN)
+    if (!st && spec->kind == CNAS_RUN_TRAIN && CNAS_VT_HAS(spec->space_vt, cost))
         st = spec->space_vt->cost(env->space, NULL, &result->flops, &result->params, err);
     if (!st && spec->kind == CNAS_RUN_TRAIN && spec->arch_text)
         snprintf(result->arch_text, sizeof result->arch_text, "%s", spec->arch_text);

@@ -1,7 +1,9 @@
 /* One iterator per stream of a run: TRAIN (shuffled per epoch, augmented), VAL and
  * TEST (in order, for evaluation), VAL_CYCLE (DARTS' random validation batches:
  * shuffled, augmented like training unless the run says
- * otherwise, never ending). Iterator positions go into
+ * otherwise, never ending), TRAIN_CYCLE (training batches that never end, for
+ * batch-norm recalibration and extra steps; its own shuffle stream, so drawing from
+ * it never moves TRAIN). Iterator positions go into
  * checkpoints; begin_epoch(e) does not move TRAIN when it already stands inside
  * epoch e, so a resumed run continues mid-epoch. */
 #include "search_data.h"
@@ -15,6 +17,7 @@ static cnas_iter **iter_of(search_data *s, cnas_data_stream st)
     case CNAS_STREAM_TRAIN: return &s->train;
     case CNAS_STREAM_VAL: return &s->val;
     case CNAS_STREAM_VAL_CYCLE: return &s->val_cycle;
+    case CNAS_STREAM_TRAIN_CYCLE: return &s->train_cycle;
     default: return &s->test;
     }
 }
@@ -39,17 +42,21 @@ cnas_status search_data_init(search_data *s, cnas_data *data, const cnas_train_s
                            o->prefetch, "val_cycle", seed};
     cnas_iter_config va = {CNAS_DATA_VAL, CNAS_ITER_SEQUENTIAL, s->eval_batch_size, false, {0},
                            false, "val", seed};
+    cnas_iter_config tc = {CNAS_DATA_TRAIN, CNAS_ITER_CYCLE, s->batch_size, false, o->augment,
+                           false, "train_cycle", seed};
     cnas_iter_config te = {CNAS_DATA_TEST, CNAS_ITER_SEQUENTIAL, s->eval_batch_size, false, {0},
                            false, "test", seed};
     int64_t biggest = s->batch_size > s->eval_batch_size ? s->batch_size : s->eval_batch_size;
     s->images = malloc((size_t)biggest * (size_t)(s->channels * s->height * s->width) * sizeof(float));
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         s->labels[i] = malloc((size_t)biggest * sizeof(int32_t));
-    if (!s->images || !s->labels[0] || !s->labels[1] || !s->labels[2] || !s->labels[3]) {
+    if (!s->images || !s->labels[0] || !s->labels[1] || !s->labels[2] || !s->labels[3] ||
+        !s->labels[4]) {
         search_data_free(s);
         return cnas_error_set(err, CNAS_ERR_NOMEM, "data: out of memory");
     }
-    if (!(s->train = cnas_iter_new(data, &tr, err)) || !(s->test = cnas_iter_new(data, &te, err))) {
+    if (!(s->train = cnas_iter_new(data, &tr, err)) || !(s->test = cnas_iter_new(data, &te, err)) ||
+        !(s->train_cycle = cnas_iter_new(data, &tc, err))) {
         search_data_free(s);
         return err->code;
     }
@@ -74,8 +81,9 @@ void search_data_free(search_data *s)
     cnas_iter_free(s->val);
     cnas_iter_free(s->val_cycle);
     cnas_iter_free(s->test);
+    cnas_iter_free(s->train_cycle);
     free(s->images);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         free(s->labels[i]);
     memset(s, 0, sizeof *s);
 }
@@ -121,11 +129,11 @@ int64_t search_data_batches(search_data *s, cnas_data_stream stream)
     return it ? cnas_iter_batches(it) : 0;
 }
 
-static const char *const stream_names[4] = {"train", "val", "val_cycle", "test"};
+static const char *const stream_names[5] = {"train", "val", "val_cycle", "test", "train_cycle"};
 
 cnas_status search_data_save(search_data *s, cnas_ckpt *ck, cnas_error *err)
 {
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         cnas_iter *it = *iter_of(s, (cnas_data_stream)i);
         if (!it)
             continue;
@@ -141,13 +149,15 @@ cnas_status search_data_save(search_data *s, cnas_ckpt *ck, cnas_error *err)
 
 cnas_status search_data_load(search_data *s, const cnas_ckpt *ck, cnas_error *err)
 {
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         cnas_iter *it = *iter_of(s, (cnas_data_stream)i);
         if (!it)
             continue;
         cnas_iter_pos p;
         char name[64];
         snprintf(name, sizeof name, "data.%s", stream_names[i]);
+        if (i == CNAS_STREAM_TRAIN_CYCLE && !cnas_ckpt_has(ck, name))
+            continue; /* a checkpoint from before the stream existed */
         cnas_status st = cnas_ckpt_get_blob(ck, name, &p, sizeof p, err);
         if (!st)
             st = cnas_iter_seek(it, p, err);

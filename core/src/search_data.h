@@ -9,12 +9,12 @@
 
 typedef struct search_data {
     cnas_data *data;
-    cnas_iter *train, *val, *val_cycle, *test;
+    cnas_iter *train, *val, *val_cycle, *test, *train_cycle;
     int32_t channels, height, width, num_classes;
     int64_t batches_per_epoch;
     int64_t batch_size, eval_batch_size;
     float *images;
-    int32_t *labels[4];
+    int32_t *labels[5];
 } search_data;
 
 typedef struct search_data_options {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <cnas/params.h>
+#include <cnas/plugin.h> /* CNAS_VT_HAS */
 #include <cnas/status.h>
 
 #ifdef __cplusplus

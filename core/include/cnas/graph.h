@@ -78,6 +78,24 @@ size_t cnas_graph_capacity_bytes(const cnas_graph *g);
 size_t cnas_graph_block_allocs(const cnas_graph *g);
 size_t cnas_graph_node_count(const cnas_graph *g);
 
+/* ---- Parameter binding (1.1) ------------------------------------------------- */
+
+/* While `param` (a persistent parameter) is bound to `value` (usually a step tensor
+ * computed on this graph, e.g. a K-shot merge Σ_k λ_k·Θ_k), every kernel that reads
+ * param as a weight, bias or batch-norm scale / shift reads value instead, and the
+ * gradient flows to value and on to whatever produced it; param itself gets none.
+ * So a strategy runs a supernet forward with chosen parameters replaced without the
+ * space or its ops knowing. Shapes must match. Bindings last until
+ * cnas_graph_unbind_all() or cnas_graph_reset(); keep them through the backward
+ * pass (recomputed segments replay with them). Errors go to the graph's error. */
+#define CNAS_GRAPH_MAX_BINDINGS 4096
+cnas_status cnas_graph_bind(cnas_graph *g, const cnas_tensor *param, cnas_tensor *value);
+void cnas_graph_unbind_all(cnas_graph *g);
+int cnas_graph_bindings(const cnas_graph *g);
+/* The tensor a kernel must use for parameter t: its bound value, or t. Kernels that
+ * read parameters themselves (not through the core kernels) call this. */
+cnas_tensor *cnas_graph_param(const cnas_graph *g, cnas_tensor *t);
+
 /* ---- For op authors (core kernels and plugins alike) ----------------------- */
 
 /* A step tensor with uninitialised data; NULL (error recorded) on failure. */

@@ -17,6 +17,7 @@
 
 #include <cnas/graph.h>
 #include <cnas/params.h>
+#include <cnas/plugin.h> /* CNAS_VT_HAS, for every header that declares a vtable */
 #include <cnas/rng.h>
 #include <cnas/tensor.h>
 

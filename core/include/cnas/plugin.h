@@ -11,6 +11,15 @@
  * with its own size, so a host reads only what the plugin knows. Anything else is
  * a new major. See docs/abi.md.
  *
+ * Vtable members: the loader refuses a component whose vtable lacks a required
+ * member (its size too small to hold it, or NULL):
+ *     op        create, destroy, forward, tensors
+ *     space     create, destroy, forward, tensors
+ *     strategy  create, destroy, run, save, load
+ *     dataset   open, close, info, get
+ * Every other member is optional: it may be NULL, or lie beyond the size of a
+ * vtable built against an older minor. Check it with CNAS_VT_HAS before a call.
+ *
  * Declaring a plugin:
  *
  *     static const cnas_param_spec my_keys[] = {
@@ -25,6 +34,7 @@
 #ifndef CNAS_PLUGIN_H
 #define CNAS_PLUGIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cnas/params.h>
@@ -35,7 +45,7 @@ extern "C" {
 #endif
 
 #define CNAS_ABI_MAJOR 1
-#define CNAS_ABI_MINOR 0
+#define CNAS_ABI_MINOR 1
 
 #define CNAS_PLUGIN_ENTRY_SYMBOL "cnas_plugin_entry"
 
@@ -73,6 +83,17 @@ typedef struct cnas_plugin_desc {
 } cnas_plugin_desc;
 
 typedef const cnas_plugin_desc *(*cnas_plugin_entry_fn)(void);
+
+/* True when the struct *vt (any struct that starts with its uint32_t size: a vtable,
+ * the descriptor) was built with `member` and sets it: its size covers the member and
+ * the member is not NULL. A struct of an older minor ends before the members a later
+ * minor appended, so reading them without this check reads past its end. The offset
+ * is taken from the address, so the type need not be named; vt is evaluated more
+ * than once. */
+#define CNAS_VT_HAS(vt, member)                                                           \
+    ((size_t)(vt)->size >= (size_t)((const char *)&(vt)->member - (const char *)(vt)) +    \
+                               sizeof((vt)->member) &&                                     \
+     (vt)->member != NULL)
 
 #define CNAS_EXPORT __attribute__((visibility("default")))
 #define CNAS_COUNT_OF(a) ((uint32_t)(sizeof(a) / sizeof((a)[0])))

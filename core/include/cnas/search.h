@@ -67,6 +67,8 @@ typedef struct cnas_run_spec {
     void *log_ctx;
     bool (*stop_requested)(void);
     bool progress_tty;                 /* rewrite one progress line instead of printing lines */
+    const cnas_params *network_params; /* [space] overlaid by [network]: env->create_network
+                                        * (NULL: space_params) */
 } cnas_run_spec;
 
 typedef struct cnas_run_result {

@@ -13,7 +13,25 @@
  *            balanced mixture, random search; a network always runs this way).
  * A space also turns weights into a discrete architecture (its paper's rule),
  * writes and parses its paper's notation, JSON and Graphviz drawings, samples and
- * enumerates architectures, and counts FLOPs and parameters. */
+ * enumerates architectures, and counts FLOPs and parameters.
+ *
+ * A strategy drives a space like this (α softmaxed per choice point by the kit):
+ *
+ *     const cnas_choice_point *pts;
+ *     int n = vt->choice_points(space, &pts);        // e.g. 2 x 14 DARTS edges when tied
+ *     const cnas_mix_weight *mix = cnas_archparams_mix(ap, g, CNAS_AP_SOFTMAX, NULL);
+ *     cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_MIXTURE, mix, NULL, true};
+ *     cnas_tensor *logits = vt->forward(space, g, x, &fa);        // the supernet
+ *     cnas_arch *a = cnas_arch_new(n, &err);
+ *     vt->sample(space, &rng, a, &err);                            // a random path
+ *     fa = (cnas_space_forward_args){sizeof fa, CNAS_FWD_PATH, NULL, a, true};
+ *     logits = vt->forward(space, g, x, &fa);                      // only that path
+ *     char text[8192];
+ *     vt->format(space, a, text, sizeof text, &err);               // "Genotype(normal=..."
+ *
+ * Required members: create, destroy, forward, tensors. Every other member is
+ * optional: callers check it with CNAS_VT_HAS (plugin.h) first. A space author
+ * writes the members in the order of the vtable; docs/plugins.md has a guide. */
 #ifndef CNAS_SPACE_H
 #define CNAS_SPACE_H
 
@@ -112,6 +130,15 @@ typedef struct cnas_space_vtable {
      * of the stand-alone network of `a` (NULL: of this instance). */
     cnas_status (*cost)(void *self, const cnas_arch *a, int64_t *flops, int64_t *params,
                         cnas_error *err);
+
+    /* ---- appended in ABI 1.1 (optional: check with CNAS_VT_HAS) ------------------- */
+
+    /* Multiply-accumulates per input and parameters of candidate c of choice point p
+     * at its position (its channels, stride and input size), without building a
+     * network: resource terms and FLOPs-bounded search. CNAS_ERR_UNSUPPORTED where a
+     * candidate's cost depends on the other choices (it is not separable). */
+    cnas_status (*candidate_cost)(void *self, int point, int candidate, int64_t *flops,
+                                  int64_t *params, cnas_error *err);
 } cnas_space_vtable;
 
 #ifdef __cplusplus

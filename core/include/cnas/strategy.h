@@ -7,7 +7,34 @@
  * checkpoint cadence and the stop flag. A strategy saves and restores its own
  * state through checkpoint records, so a resumed search equals an uninterrupted
  * one, and it reports its result — one architecture or a ranked list — through
- * env->report(). */
+ * env->report() / env->report_result().
+ *
+ * Most of a strategy is the strategy kit's (<cnas/kit.h>): the loop, the checkpoint
+ * routine, architecture parameters. A single-path strategy in outline:
+ *
+ *     static cnas_status step(void *self, cnas_loop_step *s, cnas_error *err)
+ *     {
+ *         mine *m = self;                            // a path, then one SGD step on it
+ *         m->env->space_vt->sample(m->env->space, &m->rng, m->arch, err);
+ *         cnas_path_batch b = {m->env, NULL, m->arch, s->x, s->y, 0};
+ *         cnas_status st = cnas_grad_pass(m->g, cnas_path_loss, &b, m->w, m->n_w, NULL, 0,
+ *                                         &s->loss, err);
+ *         s->correct = b.correct;
+ *         return st ? st : cnas_kit_update(m->env, m->opt, s->lr, true, err);
+ *     }
+ *     static const cnas_loop_hooks hooks = {sizeof hooks, NULL, step, NULL};
+ *     static cnas_status run(void *self, cnas_error *err)
+ *     {
+ *         mine *m = self;
+ *         cnas_status st = cnas_loop_run(&m->loop, &hooks, m, err);  // epochs, checkpoints
+ *         if (st)
+ *             return st;                             // CNAS_ERR_INTERRUPTED: checkpointed
+ *         cnas_result r = {sizeof r, 0, best, acc, acc, -1, -1};
+ *         return m->env->report_result(m->env, &r, err);
+ *     }
+ *
+ * The contract in full — who saves what, step numbering, what run returns after a
+ * stop, batch norm in evaluation, staying exactly resumable — is docs/strategies.md. */
 #ifndef CNAS_STRATEGY_H
 #define CNAS_STRATEGY_H
 
@@ -29,6 +56,9 @@ typedef enum cnas_data_stream {
     CNAS_STREAM_VAL = 1,       /* the validation split, one pass per call sequence */
     CNAS_STREAM_VAL_CYCLE = 2, /* validation batches forever, reshuffled at each wrap (DARTS' α batches) */
     CNAS_STREAM_TEST = 3,
+    /* 1.1: training batches forever, shuffled and augmented, independent of TRAIN's
+     * epoch (batch-norm recalibration, extra steps such as K-shot's simplex-net). */
+    CNAS_STREAM_TRAIN_CYCLE = 4,
 } cnas_data_stream;
 
 typedef enum cnas_log_level {
@@ -58,6 +88,34 @@ typedef struct cnas_train_settings {
 typedef cnas_tensor *(*cnas_logits_fn)(cnas_graph *g, cnas_tensor *x, void *ctx);
 
 typedef struct cnas_search_env cnas_search_env;
+
+/* 1.1: how env->evaluate_arch evaluates one architecture in PATH mode. */
+typedef enum cnas_eval_bn {
+    CNAS_EVAL_BN_RUNNING = 0,     /* batch norm with its running statistics (eval mode) */
+    CNAS_EVAL_BN_BATCH = 1,       /* batch statistics of each evaluation batch (DARTS, SETN) */
+    CNAS_EVAL_BN_RECALIBRATE = 2, /* running statistics re-estimated first on recalibrate_batches
+                                   * TRAIN_CYCLE batches (SPOS) */
+} cnas_eval_bn;
+
+typedef struct cnas_arch_eval {
+    uint32_t size;                /* sizeof(cnas_arch_eval) as the strategy built it */
+    void *space;                  /* a supernet or network instance; NULL: env->space */
+    const cnas_arch *arch;        /* the path (NULL: a network's own) */
+    cnas_data_stream stream;      /* VAL, TEST, or VAL_CYCLE / TRAIN_CYCLE (then max_batches) */
+    int32_t max_batches;          /* 0: the whole split (VAL / TEST) */
+    cnas_eval_bn bn;
+    int32_t recalibrate_batches;  /* CNAS_EVAL_BN_RECALIBRATE: how many (0 means 50) */
+} cnas_arch_eval;
+
+/* 1.1: one result with all its objectives. */
+typedef struct cnas_result {
+    uint32_t size;                /* sizeof(cnas_result) as the strategy built it */
+    int32_t rank;                 /* 0 is the answer */
+    const cnas_arch *arch;        /* NULL: no architecture (retraining) */
+    double score;                 /* the strategy's own score (higher is better) */
+    double accuracy;              /* NaN when not measured */
+    int64_t flops, params;        /* -1: the host computes them with space->cost */
+} cnas_result;
 
 struct cnas_search_env {
     uint32_t size;                      /* sizeof(cnas_search_env) as the host built it */
@@ -109,6 +167,22 @@ struct cnas_search_env {
                           cnas_error *err);
 
     void *host;                         /* the host's private state */
+
+    /* ---- appended in ABI 1.1 ---------------------------------------------------- */
+
+    /* The stand-alone network of `arch` with the [network] settings (a strategy that
+     * trains candidates from scratch); weights from the stream init_stream; destroy it
+     * with space_vt->destroy. */
+    cnas_status (*create_network)(cnas_search_env *env, const cnas_arch *arch,
+                                  const char *init_stream, void **net, cnas_error *err);
+    /* Loss and top-1 accuracy of one architecture (see cnas_arch_eval). The space's
+     * batch-norm buffers are restored afterwards, so evaluating never changes the
+     * supernet a search goes on training. */
+    cnas_status (*evaluate_arch)(cnas_search_env *env, const cnas_arch_eval *e, double *loss,
+                                 double *accuracy, cnas_error *err);
+    /* report() with every objective: ranking.tsv / ranking.csv carry rank, score,
+     * accuracy, FLOPs, parameters and the architecture. */
+    cnas_status (*report_result)(cnas_search_env *env, const cnas_result *r, cnas_error *err);
 };
 
 typedef struct cnas_strategy_vtable {

@@ -87,6 +87,8 @@ cnas_tensor *dc_forward(void *self, cnas_graph *g, cnas_tensor *x, const cnas_sp
 int dc_tensors(void *self, cnas_named_tensor *out, int max);
 cnas_status dc_cost(void *self, const cnas_arch *a, int64_t *flops, int64_t *params,
                     cnas_error *err);
+cnas_status dc_candidate_cost(void *self, int point, int candidate, int64_t *flops,
+                              int64_t *params, cnas_error *err);
 
 /* genotype.c */
 cnas_status dc_derive(void *self, const float *const *probs, cnas_arch *out, cnas_error *err);

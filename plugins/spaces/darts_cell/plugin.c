@@ -28,7 +28,7 @@ static const cnas_param_spec darts_cell_keys[] = {
 static const cnas_space_vtable darts_cell_vtable = {
     sizeof(cnas_space_vtable), dc_create, dc_destroy, dc_choice_points, dc_forward, dc_tensors,
     dc_derive, dc_format, dc_parse, dc_write_json, dc_write_dot, dc_sample, dc_enumerate_count,
-    dc_enumerate, dc_cost,
+    dc_enumerate, dc_cost, dc_candidate_cost,
 };
 
 static const cnas_component darts_cell_components[] = {
@@ -37,4 +37,4 @@ static const cnas_component darts_cell_components[] = {
                    darts_cell_keys, &darts_cell_vtable),
 };
 
-CNAS_PLUGIN("darts_cell", "0.1.0", "The DARTS cell search space", "MIT", darts_cell_components, NULL)
+CNAS_PLUGIN("darts_cell", "0.2.0", "The DARTS cell search space", "MIT", darts_cell_components, NULL)

@@ -611,7 +611,7 @@ int dc_tensors(void *self, cnas_named_tensor *out, int max)
 
 static int64_t op_flops(dc_op *op, int c, int h, int w)
 {
-    if (!op->vt || !op->vt->flops)
+    if (!op->vt || !CNAS_VT_HAS(op->vt, flops)) /* optional: an op may not count */
         return 0;
     int64_t in[4] = {1, c, h, w}, out[4];
     return op->vt->flops(op->self, in, out);
@@ -664,4 +664,41 @@ cnas_status dc_cost(void *self, const cnas_arch *a, int64_t *flops, int64_t *par
     *flops = f;
     *params = p;
     return CNAS_OK;
+}
+
+/* The cost of one candidate at its position: the op as this instance holds it (in a
+ * supernet, the search-mode op: batch norms without affine parameters). */
+cnas_status dc_candidate_cost(void *self, int point, int candidate, int64_t *flops,
+                              int64_t *params, cnas_error *err)
+{
+    dc_space *s = self;
+    if (point < 0 || point >= s->n_points || candidate < 0 || candidate >= s->n_cand)
+        return cnas_error_set(err, CNAS_ERR_INVALID, "darts_cell: candidate %d of choice point "
+                              "%d; the space has %d points of %d candidates", candidate, point,
+                              s->n_points, s->n_cand);
+    for (int ci = 0; ci < s->layers; ci++) {
+        dc_cell *c = &s->cells[ci];
+        for (int e = 0; e < s->n_edges; e++) {
+            dc_edge *ed = &c->edges[e];
+            if (ed->point != point)
+                continue;
+            dc_op *op = &ed->ops[candidate];
+            *flops = *params = 0;
+            if (candidate == s->none_idx)
+                return CNAS_OK;
+            if (!op->vt)
+                return cnas_error_set(err, CNAS_ERR_UNSUPPORTED, "darts_cell: %s of %s is not "
+                                      "part of this network", s->cand_names[candidate],
+                                      s->point_names[point]);
+            int h = ed->from < 2 ? c->h_in : c->h_out, w = ed->from < 2 ? c->w_in : c->w_out;
+            *flops = op_flops(op, c->C, h, w);
+            cnas_named_tensor buf[64];
+            int k = op->vt->tensors(op->self, buf, 64);
+            for (int i = 0; i < k && i < 64; i++)
+                if (buf[i].role == CNAS_ROLE_PARAM)
+                    *params += buf[i].tensor->numel;
+            return CNAS_OK;
+        }
+    }
+    return cnas_error_set(err, CNAS_ERR_INVALID, "darts_cell: no edge for choice point %d", point);
 }

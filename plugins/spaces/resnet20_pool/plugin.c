@@ -14,6 +14,7 @@ static const cnas_space_vtable resnet20_pool_vtable = {
     sizeof(cnas_space_vtable), rp_create, rp_destroy, rp_choice_points, rp_forward, rp_tensors,
     rp_derive, rp_format, rp_parse, rp_write_json, rp_write_dot, rp_sample, rp_enumerate_count,
     rp_enumerate, rp_cost,
+    NULL, /* candidate_cost: a pool's cost depends on the other placements (not separable) */
 };
 
 static const cnas_component resnet20_pool_components[] = {

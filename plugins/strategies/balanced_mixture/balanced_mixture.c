@@ -16,27 +16,11 @@ static const char *const OUTPUT_FILES[] = {"mixture.jsonl", "ranking.csv", "rank
 
 /* ---- set-up ------------------------------------------------------------------------- */
 
-static cnas_status collect_weights(bm_state *b, bm_net *n, cnas_error *err)
-{
-    int total = b->vt->tensors(n->space, NULL, 0);
-    cnas_named_tensor *all = malloc((size_t)(total > 0 ? total : 1) * sizeof *all);
-    n->weights = malloc((size_t)(total > 0 ? total : 1) * sizeof *n->weights);
-    if (!all || !n->weights) {
-        free(all);
-        return cnas_error_set(err, CNAS_ERR_NOMEM, BM ": out of memory");
-    }
-    total = b->vt->tensors(n->space, all, total);
-    for (int i = 0; i < total; i++)
-        if (all[i].role == CNAS_ROLE_PARAM)
-            n->weights[n->n_weights++] = all[i].tensor;
-    free(all);
-    return CNAS_OK;
-}
-
 static cnas_status enumerate_all(bm_state *b, cnas_error *err)
 {
     cnas_search_env *env = b->env;
-    if (!b->vt->enumerate_count || !b->vt->enumerate || !b->vt->choice_points)
+    if (!CNAS_VT_HAS(b->vt, enumerate_count) || !CNAS_VT_HAS(b->vt, enumerate) ||
+        !CNAS_VT_HAS(b->vt, choice_points) || !CNAS_VT_HAS(b->vt, format))
         return cnas_error_set(err, CNAS_ERR_UNSUPPORTED, BM ": the space cannot enumerate its "
                               "architectures");
     int64_t count = b->vt->enumerate_count(env->space);
@@ -56,8 +40,10 @@ static cnas_status enumerate_all(bm_state *b, cnas_error *err)
         cnas_status st;
         if (!(b->archs[a] = cnas_arch_new(n_points, err)))
             return err->code;
+        b->flops[a] = b->params[a] = -1;
         if ((st = b->vt->enumerate(env->space, a, b->archs[a], err)) ||
-            (st = b->vt->cost(env->space, b->archs[a], &b->flops[a], &b->params[a], err)))
+            (CNAS_VT_HAS(b->vt, cost) &&
+             (st = b->vt->cost(env->space, b->archs[a], &b->flops[a], &b->params[a], err))))
             return cnas_error_prefix(err, BM ": architecture %d", a);
     }
     return CNAS_OK;
@@ -101,9 +87,6 @@ static cnas_status bm_create(const cnas_params *p, cnas_search_env *env, void **
     for (size_t i = 0; i < am; i++)
         b->S[i] = b->s_init;
 
-    const cnas_train_settings *t = env->train;
-    cnas_sgd_opts so = {.momentum = t->momentum, .weight_decay = t->weight_decay,
-                        .nesterov = t->nesterov};
     for (int m = 0; m < b->M; m++) {
         bm_net *n = &b->nets[m];
         if (m == 0) {
@@ -118,20 +101,22 @@ static cnas_status bm_create(const cnas_params *p, cnas_search_env *env, void **
                 goto fail;
             }
         }
-        if ((st = collect_weights(b, n, err)))
+        if ((st = cnas_space_param_tensors(b->vt, n->space, &n->weights, &n->n_weights, err)))
             goto fail;
-        if (!(n->opt = cnas_sgd_new(n->weights, n->n_weights, &so, err))) {
+        if (!(n->opt = cnas_sgd_from_settings(env->train, n->weights, n->n_weights, err))) {
             st = err->code;
             goto fail;
         }
     }
-    b->sched = (cnas_schedule){(cnas_schedule_kind)t->lr_schedule, t->lr, t->lr_min, t->epochs};
     cnas_rng_init(&b->path_rng, env->seed, "bm.path");
     cnas_rng_init(&b->model_rng, env->seed, "bm.supernet");
-    if (!(b->g = cnas_graph_new(err)) || !(b->g_data = cnas_graph_new(err))) {
+    if ((st = cnas_loop_init(&b->loop, env, BM, false, err)))
+        goto fail;
+    if (!(b->g = cnas_graph_new(err))) {
         st = err->code;
         goto fail;
     }
+    const cnas_train_settings *t = env->train;
     env->log(env, CNAS_LOG_INFO, BM ": %d supernets over %d architectures; SGD lr %g -> %g over "
              "%d epochs, momentum %g, weight decay %g; T %g -> %g, EMA decay %g", b->M, b->A,
              (double)t->lr, (double)t->lr_min, (int)t->epochs, (double)t->momentum,
@@ -164,57 +149,8 @@ static void bm_destroy(void *self)
     free(b->counts);
     free(b->Q);
     cnas_graph_free(b->g);
-    cnas_graph_free(b->g_data);
+    cnas_loop_free(&b->loop);
     free(b);
-}
-
-/* ---- forward passes -------------------------------------------------------------------- */
-
-static cnas_tensor *path_logits(bm_state *b, int m, cnas_graph *g, cnas_tensor *x,
-                                const cnas_arch *arch, bool training)
-{
-    cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_PATH, NULL, arch, training, NULL, 0.0f,
-                                  NULL};
-    return b->vt->forward(b->nets[m].space, g, x, &fa);
-}
-
-static int64_t count_correct(const cnas_tensor *logits, const int32_t *y)
-{
-    int64_t n = logits->shape[0], k = logits->shape[1], c = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = logits->data + i * k;
-        int64_t best = 0;
-        for (int64_t j = 1; j < k; j++)
-            if (row[j] > row[best])
-                best = j;
-        c += best == y[i];
-    }
-    return c;
-}
-
-typedef struct path_ctx {
-    bm_state *b;
-    int m;
-    const cnas_arch *arch;
-    cnas_tensor *x;
-    const int32_t *y;
-    int64_t correct;
-} path_ctx;
-
-static cnas_tensor *train_loss(cnas_graph *g, void *vctx)
-{
-    path_ctx *c = vctx;
-    cnas_tensor *logits = path_logits(c->b, c->m, g, c->x, c->arch, true);
-    if (!logits)
-        return NULL;
-    c->correct = count_correct(logits, c->y);
-    return cnas_cross_entropy(g, logits, c->y, c->b->env->train->label_smoothing);
-}
-
-static cnas_tensor *eval_logits(cnas_graph *g, cnas_tensor *x, void *vctx)
-{
-    path_ctx *c = vctx;
-    return path_logits(c->b, c->m, g, x, c->arch, false);
 }
 
 /* ---- balancing -------------------------------------------------------------------------- */
@@ -242,64 +178,60 @@ static cnas_status begin_balance(bm_state *b, double T, cnas_error *err)
     free(P);
     if (!converged)
         b->env->log(b->env, CNAS_LOG_WARN, BM ": epoch %lld: balancing stopped after %d steps "
-                    "above KL %g; p(m) stays skewed", (long long)b->epoch, b->nq,
+                    "above KL %g; p(m) stays skewed", (long long)b->loop.epoch, b->nq,
                     b->kl_threshold);
     b->env->log(b->env, CNAS_LOG_DEBUG, BM ": epoch %lld: T = %g, KL(p(m) || uniform) = %.3g "
-                "before balancing, %d division steps", (long long)b->epoch, T, kl, b->nq);
+                "before balancing, %d division steps", (long long)b->loop.epoch, T, kl, b->nq);
     return CNAS_OK;
 }
 
 /* ---- one step ------------------------------------------------------------------------------ */
 
-static cnas_status one_step(bm_state *b, double T, float lr, cnas_tensor *x, const int32_t *y,
-                            double *val_acc, cnas_error *err)
+/* Draw a configuration and a supernet for it, one SGD step of that supernet on that
+ * path, then the EMA of its accuracy on the next validation minibatch. */
+static cnas_status bm_step(void *self, cnas_loop_step *s, cnas_error *err)
 {
+    bm_state *b = self;
     cnas_search_env *env = b->env;
-    double p[BM_MAX_SUPERNETS];
+    double T = b->T, p[BM_MAX_SUPERNETS];
     int a = (int)cnas_rng_below(&b->path_rng, (uint32_t)b->A);
     bm_conditional_row(b->S, a, b->M, T, b->Q, b->nq, p);
     int m = bm_pick(p, b->M, cnas_rng_uniform_double(&b->model_rng));
     b->counts[(size_t)a * b->M + m]++;
 
     bm_net *n = &b->nets[m];
-    path_ctx tc = {b, m, b->archs[a], x, y, 0};
-    float loss;
-    cnas_status st = cnas_grad_pass(b->g, train_loss, &tc, n->weights, n->n_weights, NULL, 0,
-                                    &loss, err);
-    if (st)
+    cnas_path_batch tb = {env, n->space, b->archs[a], s->x, s->y, 0};
+    cnas_status st = cnas_grad_pass(b->g, cnas_path_loss, &tb, n->weights, n->n_weights, NULL, 0,
+                                    &s->loss, err);
+    if (st || (st = cnas_kit_update(env, n->opt, s->lr, true, err)))
         return st;
-    if (env->train->grad_clip > 0.0f)
-        cnas_clip_grad_norm(n->weights, n->n_weights, env->train->grad_clip);
-    if ((st = cnas_optim_step(n->opt, lr, err)))
-        return st;
+    s->correct = tb.correct;
 
     /* The same supernet and path, no tape, on the next validation minibatch. */
     cnas_tensor *xv;
     const int32_t *yv;
-    int r = env->next_batch(env, CNAS_STREAM_VAL_CYCLE, b->g_data, &xv, &yv, err);
+    int r = env->next_batch(env, CNAS_STREAM_VAL_CYCLE, s->g, &xv, &yv, err);
     if (r <= 0)
         return r < 0 ? err->code
                      : cnas_error_set(err, CNAS_ERR_INVALID, BM ": the validation split is empty "
                                       "(train_portion must be < 1)");
     cnas_graph_set_grad_enabled(b->g, false);
-    cnas_tensor *logits = path_logits(b, m, b->g, xv, b->archs[a], false);
-    double acc = logits ? (double)count_correct(logits, yv) / (double)xv->shape[0] : NAN;
+    cnas_tensor *logits = cnas_path_logits(env, n->space, b->g, xv, b->archs[a], false);
+    double acc = logits ? (double)cnas_count_correct(logits, yv) / (double)xv->shape[0] : NAN;
     if (!logits)
         st = cnas_error_set(err, cnas_graph_status(b->g), "%s", cnas_graph_error(b->g)->msg);
     cnas_graph_reset(b->g);
     cnas_graph_set_grad_enabled(b->g, true);
     if (st)
         return st;
-    double *s = &b->S[(size_t)a * b->M + m];
-    *s = bm_ema(*s, acc, b->decay);
-    *val_acc = acc;
+    double *sc = &b->S[(size_t)a * b->M + m];
+    *sc = bm_ema(*sc, acc, b->decay);
+    b->val_sum += acc;
+    b->val_n++;
 
-    env->metric(env, "lr", lr);
     env->metric(env, "temperature", T);
     env->metric(env, "arch", a);
     env->metric(env, "supernet", m);
-    env->metric(env, "train_loss", loss);
-    env->metric(env, "train_acc", (double)tc.correct / (double)x->shape[0]);
     env->metric(env, "val_batch_acc", acc);
     /* The balanced marginal p(m) under the current S, every step (set only at epoch
      * ends it would leak into the next step's record). */
@@ -319,60 +251,11 @@ static cnas_status one_step(bm_state *b, double T, float lr, cnas_tensor *x, con
 
 /* ---- outputs -------------------------------------------------------------------------------- */
 
-/* A growing text buffer. */
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static void put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sbuf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        size_t room = b->cap - b->n;
-        int k = b->s ? vsnprintf(b->s + b->n, room, fmt, ap) : -1;
-        va_end(ap);
-        if (k >= 0 && (size_t)k < room) {
-            b->n += (size_t)k;
-            return;
-        }
-        if (b->oom)
-            return;
-        size_t cap = b->cap ? 2 * b->cap : 4096;
-        while (k >= 0 && cap - b->n <= (size_t)k)
-            cap *= 2;
-        char *grown = realloc(b->s, cap);
-        if (!grown) {
-            b->oom = true;
-            return;
-        }
-        b->s = grown;
-        b->cap = cap;
-    }
-}
-
 /* The selected candidate of every choice point, "0,0,0,1,..." (-1 for none or several). */
-static void put_choices(sbuf *o, const cnas_arch *a, const char *sep)
+static void put_choices(cnas_text *o, const cnas_arch *a, const char *sep)
 {
     for (int p = 0; p < a->n_points; p++)
-        put(o, "%s%d", p ? sep : "", cnas_arch_single(a, p));
-}
-
-static void put_json_string(sbuf *o, const char *s)
-{
-    put(o, "\"");
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            put(o, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            put(o, "\\u%04x", (unsigned)(unsigned char)*s);
-        else
-            put(o, "%c", *s);
-    }
-    put(o, "\"");
+        cnas_text_put(o, "%s%d", p ? sep : "", cnas_arch_single(a, p));
 }
 
 typedef struct selection {
@@ -398,34 +281,38 @@ static void free_selection(selection *s)
 
 static cnas_status write_csv(bm_state *b, const selection *sel, cnas_error *err)
 {
-    sbuf o = {0};
-    put(&o, "rank,index,arch,choices,supernet,val_acc,val_loss,ema_acc,flops,params");
+    cnas_text o = {0};
+    cnas_text_put(&o, "rank,index,arch,choices,supernet,val_acc,val_loss,ema_acc,flops,params");
     for (int m = 0; m < b->M; m++)
-        put(&o, ",p_m%d", m);
+        cnas_text_put(&o, ",p_m%d", m);
     for (int m = 0; m < b->M; m++)
-        put(&o, ",count_m%d", m);
-    put(&o, "\n");
+        cnas_text_put(&o, ",count_m%d", m);
+    cnas_text_put(&o, "\n");
     for (int r = 0; r < b->A; r++) {
         int a = sel->order[r];
-        put(&o, "%d,%d,\"%s\",\"", r, a, sel->text[a]);
+        cnas_text_put(&o, "%d,%d,\"%s\",\"", r, a, sel->text[a]);
         put_choices(&o, b->archs[a], ",");
-        put(&o, "\",%d,%.6f,%.6f,%.6f,%lld,%lld", sel->best[a], sel->acc[a], sel->loss[a],
+        cnas_text_put(&o, "\",%d,%.6f,%.6f,%.6f,%lld,%lld", sel->best[a], sel->acc[a], sel->loss[a],
             sel->ema[a], (long long)b->flops[a], (long long)b->params[a]);
         for (int m = 0; m < b->M; m++)
-            put(&o, ",%.6f", sel->P[(size_t)a * b->M + m]);
+            cnas_text_put(&o, ",%.6f", sel->P[(size_t)a * b->M + m]);
         for (int m = 0; m < b->M; m++)
-            put(&o, ",%lld", (long long)b->counts[(size_t)a * b->M + m]);
-        put(&o, "\n");
+            cnas_text_put(&o, ",%lld", (long long)b->counts[(size_t)a * b->M + m]);
+        cnas_text_put(&o, "\n");
     }
     cnas_status st = o.oom ? cnas_error_set(err, CNAS_ERR_NOMEM, BM ": out of memory")
                            : b->env->append(b->env, "ranking.csv", o.s, err);
-    free(o.s);
+    cnas_text_free(&o);
     return st;
 }
 
 /* The space's own JSON of an architecture, captured from its FILE* writer. */
-static cnas_status space_json(bm_state *b, const cnas_arch *a, sbuf *o, cnas_error *err)
+static cnas_status space_json(bm_state *b, const cnas_arch *a, cnas_text *o, cnas_error *err)
 {
+    if (!CNAS_VT_HAS(b->vt, write_json)) { /* optional */
+        cnas_text_put(o, "null");
+        return CNAS_OK;
+    }
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -436,70 +323,61 @@ static cnas_status space_json(bm_state *b, const cnas_arch *a, sbuf *o, cnas_err
     if (!st) {
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
             text[--len] = '\0';
-        put(o, "%s", len ? text : "null");
+        cnas_text_put(o, "%s", len ? text : "null");
     }
     free(text);
     return st;
 }
 
-/* A JSON number; JSON has no NaN, so an unevaluated value is null. */
-static void put_num(sbuf *o, double v)
+static void put_row(cnas_text *o, const double *v, int n)
 {
-    if (isfinite(v))
-        put(o, "%.6g", v);
-    else
-        put(o, "null");
-}
-
-static void put_row(sbuf *o, const double *v, int n)
-{
-    put(o, "[");
+    cnas_text_put(o, "[");
     for (int i = 0; i < n; i++) {
-        put(o, "%s", i ? ", " : "");
-        put_num(o, v[i]);
+        cnas_text_put(o, "%s", i ? ", " : "");
+        cnas_text_json_num(o, v[i]);
     }
-    put(o, "]");
+    cnas_text_put(o, "]");
 }
 
 static cnas_status write_json(bm_state *b, const selection *sel, cnas_error *err)
 {
-    sbuf o = {0};
+    cnas_text o = {0};
     double q[BM_MAX_SUPERNETS];
     bm_marginal(sel->P, b->A, b->M, q);
-    put(&o, "{\"strategy\": \"" BM "\", \"M\": %d, \"epochs\": %lld, \"temperature\": %g, "
-        "\"marginal\": ", b->M, (long long)b->epoch, sel->T);
+    cnas_text_put(&o, "{\"strategy\": \"" BM "\", \"M\": %d, \"epochs\": %lld, \"temperature\": %g, "
+        "\"marginal\": ", b->M, (long long)b->loop.epoch, sel->T);
     put_row(&o, q, b->M);
-    put(&o, ",\n \"configurations\": [\n");
+    cnas_text_put(&o, ",\n \"configurations\": [\n");
     cnas_status st = CNAS_OK;
     for (int r = 0; r < b->A && !st; r++) {
         int a = sel->order[r];
-        put(&o, "  {\"rank\": %d, \"index\": %d, \"arch\": ", r, a);
-        put_json_string(&o, sel->text[a]);
-        put(&o, ", \"choices\": [");
+        cnas_text_put(&o, "  {\"rank\": %d, \"index\": %d, \"arch\": ", r, a);
+        cnas_text_json_string(&o, sel->text[a]);
+        cnas_text_put(&o, ", \"choices\": [");
         put_choices(&o, b->archs[a], ", ");
-        put(&o, "], \"supernet\": %d, \"val_acc\": ", sel->best[a]);
-        put_num(&o, sel->acc[a]);
-        put(&o, ", \"val_loss\": ");
-        put_num(&o, sel->loss[a]);
-        put(&o, ", \"ema_acc\": ");
-        put_num(&o, sel->ema[a]);
-        put(&o, ", \"flops\": %lld, \"params\": %lld, \"p_m_given_a\": ", (long long)b->flops[a],
+        cnas_text_put(&o, "], \"supernet\": %d, \"val_acc\": ", sel->best[a]);
+        cnas_text_json_num(&o, sel->acc[a]);
+        cnas_text_put(&o, ", \"val_loss\": ");
+        cnas_text_json_num(&o, sel->loss[a]);
+        cnas_text_put(&o, ", \"ema_acc\": ");
+        cnas_text_json_num(&o, sel->ema[a]);
+        cnas_text_put(&o, ", \"flops\": %lld, \"params\": %lld, \"p_m_given_a\": ", (long long)b->flops[a],
             (long long)b->params[a]);
         put_row(&o, sel->P + (size_t)a * b->M, b->M);
-        put(&o, ", \"ema\": ");
+        cnas_text_put(&o, ", \"ema\": ");
         put_row(&o, b->S + (size_t)a * b->M, b->M);
-        put(&o, ", \"count\": [");
+        cnas_text_put(&o, ", \"count\": [");
         for (int m = 0; m < b->M; m++)
-            put(&o, "%s%lld", m ? ", " : "", (long long)b->counts[(size_t)a * b->M + m]);
-        put(&o, "],\n   \"space\": ");
+            cnas_text_put(&o, "%s%lld", m ? ", " : "", (long long)b->counts[(size_t)a * b->M + m]);
+        cnas_text_put(&o, "],\n   \"space\": ");
         st = space_json(b, b->archs[a], &o, err);
-        put(&o, "}%s\n", r + 1 < b->A ? "," : "");
+        cnas_text_put(&o, "}%s\n", r + 1 < b->A ? "," : "");
     }
-    put(&o, " ]\n}\n");
+    cnas_text_put(&o, " ]\n}\n");
     if (!st)
         st = o.oom ? cnas_error_set(err, CNAS_ERR_NOMEM, BM ": out of memory")
                    : b->env->append(b->env, "ranking.json", o.s, err);
-    free(o.s);
+    cnas_text_free(&o);
     return st;
 }
 
@@ -514,18 +392,18 @@ static cnas_status write_svg(bm_state *b, const selection *sel, cnas_error *err)
         return cnas_error_set(err, CNAS_ERR_NOMEM, BM ": out of memory");
     for (int r = 0; r < b->A; r++)
         rank_of[sel->order[r]] = r;
-    sbuf o = {0};
-    put(&o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+    cnas_text o = {0};
+    cnas_text_put(&o, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
         "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"11\">\n"
         "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
         "<text x=\"%d\" y=\"16\" font-size=\"13\" font-weight=\"bold\">p(m|a), T = %g, "
-        "after %lld epochs</text>\n", width, height, 8, sel->T, (long long)b->epoch);
+        "after %lld epochs</text>\n", width, height, 8, sel->T, (long long)b->loop.epoch);
     for (int m = 0; m < b->M; m++)
-        put(&o, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">m%d</text>\n",
+        cnas_text_put(&o, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">m%d</text>\n",
             left + m * cw + cw / 2, top - 6, m);
     for (int a = 0; a < b->A; a++) {
         int y = top + a * ch;
-        put(&o, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s  #%d</text>\n", left - 6,
+        cnas_text_put(&o, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s  #%d</text>\n", left - 6,
             y + ch - 5, sel->text[a], rank_of[a] + 1);
         for (int m = 0; m < b->M; m++) {
             double p = sel->P[(size_t)a * b->M + m];
@@ -533,18 +411,18 @@ static cnas_status write_svg(bm_state *b, const selection *sel, cnas_error *err)
             /* Linear from white to #08306b. */
             int r = (int)lround(255 - p * (255 - 8)), gg = (int)lround(255 - p * (255 - 48)),
                 bl = (int)lround(255 - p * (255 - 107));
-            put(&o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#%02x%02x%02x\" "
+            cnas_text_put(&o, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#%02x%02x%02x\" "
                 "stroke=\"#cccccc\" stroke-width=\"0.5\"/>\n", left + m * cw, y, cw, ch, r, gg, bl);
-            put(&o, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\">%.2f</text>\n",
+            cnas_text_put(&o, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\">%.2f</text>\n",
                 left + m * cw + cw / 2, y + ch - 5, p > 0.5 ? "white" : "black", p);
         }
     }
-    put(&o, "<text x=\"8\" y=\"%d\" fill=\"#555555\">rows: configurations (#rank by validation "
+    cnas_text_put(&o, "<text x=\"8\" y=\"%d\" fill=\"#555555\">rows: configurations (#rank by validation "
         "accuracy); columns: supernets</text>\n</svg>\n", top + b->A * ch + 22);
     free(rank_of);
     cnas_status st = o.oom ? cnas_error_set(err, CNAS_ERR_NOMEM, BM ": out of memory")
                            : b->env->append(b->env, "pma.svg", o.s, err);
-    free(o.s);
+    cnas_text_free(&o);
     return st;
 }
 
@@ -596,15 +474,15 @@ static cnas_status select_and_report(bm_state *b, cnas_error *err)
         int a = pre_order[i];
         if (env->stop_requested(env)) {
             /* Writes a checkpoint at the end of training; resuming redoes the selection. */
-            st = env->checkpoint_point(env, b->epoch, 0, false, err);
+            st = env->checkpoint_point(env, b->loop.epoch, 0, false, err);
             if (!st)
                 st = cnas_error_set(err, CNAS_ERR_INTERRUPTED, BM ": stopped during the final "
                                     "evaluation");
             goto out;
         }
-        path_ctx c = {b, sel.best[a], b->archs[a], NULL, NULL, 0};
-        if ((st = env->evaluate(env, CNAS_STREAM_VAL, eval_logits, &c, &sel.loss[a], &sel.acc[a],
-                                err))) {
+        cnas_path_batch c = {env, b->nets[sel.best[a]].space, b->archs[a], NULL, NULL, 0};
+        if ((st = env->evaluate(env, CNAS_STREAM_VAL, cnas_path_eval_logits, &c, &sel.loss[a],
+                                &sel.acc[a], err))) {
             cnas_error_prefix(err, BM ": evaluating %s on supernet %d", sel.text[a], sel.best[a]);
             goto out;
         }
@@ -619,7 +497,9 @@ static cnas_status select_and_report(bm_state *b, cnas_error *err)
     bm_rank(key, sel.ema, b->A, sel.order);
     for (int r = 0; r < b->A && !st; r++) {
         int a = sel.order[r];
-        st = env->report(env, r, b->archs[a], isnan(sel.acc[a]) ? sel.ema[a] : sel.acc[a], err);
+        cnas_result res = {sizeof res, r, b->archs[a], isnan(sel.acc[a]) ? sel.ema[a] : sel.acc[a],
+                           sel.acc[a], b->flops[a], b->params[a]};
+        st = env->report_result(env, &res, err);
     }
     if (!st)
         st = write_csv(b, &sel, err);
@@ -649,202 +529,130 @@ static cnas_status log_epoch(bm_state *b, double T, double mean_val_acc, cnas_er
     for (int a = 0; a < b->A; a++)
         bm_conditional_row(b->S, a, b->M, T, b->Q, b->nq, P + (size_t)a * b->M);
     bm_marginal(P, b->A, b->M, q);
-    sbuf o = {0};
-    put(&o, "{\"epoch\": %lld, \"temperature\": %g, \"val_batch_acc\": ", (long long)b->epoch, T);
-    put_num(&o, mean_val_acc);
-    put(&o, ", \"marginal\": ");
+    cnas_text o = {0};
+    cnas_text_put(&o, "{\"epoch\": %lld, \"temperature\": %g, \"val_batch_acc\": ", (long long)b->loop.epoch, T);
+    cnas_text_json_num(&o, mean_val_acc);
+    cnas_text_put(&o, ", \"marginal\": ");
     put_row(&o, q, b->M);
-    put(&o, ", \"p_m_given_a\": [");
+    cnas_text_put(&o, ", \"p_m_given_a\": [");
     for (int a = 0; a < b->A; a++) {
-        put(&o, "%s", a ? ", " : "");
+        cnas_text_put(&o, "%s", a ? ", " : "");
         put_row(&o, P + (size_t)a * b->M, b->M);
     }
-    put(&o, "], \"ema\": [");
+    cnas_text_put(&o, "], \"ema\": [");
     for (int a = 0; a < b->A; a++) {
-        put(&o, "%s", a ? ", " : "");
+        cnas_text_put(&o, "%s", a ? ", " : "");
         put_row(&o, b->S + (size_t)a * b->M, b->M);
     }
-    put(&o, "], \"count\": [");
+    cnas_text_put(&o, "], \"count\": [");
     for (int a = 0; a < b->A; a++) {
-        put(&o, "%s[", a ? ", " : "");
+        cnas_text_put(&o, "%s[", a ? ", " : "");
         for (int m = 0; m < b->M; m++)
-            put(&o, "%s%lld", m ? ", " : "", (long long)b->counts[(size_t)a * b->M + m]);
-        put(&o, "]");
+            cnas_text_put(&o, "%s%lld", m ? ", " : "", (long long)b->counts[(size_t)a * b->M + m]);
+        cnas_text_put(&o, "]");
     }
-    put(&o, "]}\n");
+    cnas_text_put(&o, "]}\n");
     char msg[512];
     size_t k = (size_t)snprintf(msg, sizeof msg, "p(m) =");
     for (int m = 0; m < b->M && k < sizeof msg; m++)
         k += (size_t)snprintf(msg + k, sizeof msg - k, " %.3f", q[m]);
     b->env->log(b->env, CNAS_LOG_INFO, BM ": epoch %lld T = %.3g, mean val batch acc %.4f, %s",
-                (long long)b->epoch, T, mean_val_acc, msg);
+                (long long)b->loop.epoch, T, mean_val_acc, msg);
     free(P);
     cnas_status st = o.oom ? cnas_error_set(err, CNAS_ERR_NOMEM, BM ": out of memory")
                            : b->env->append(b->env, "mixture.jsonl", o.s, err);
-    free(o.s);
+    cnas_text_free(&o);
     return st;
 }
 
 /* ---- the loop ---------------------------------------------------------------------------------- */
 
+/* Balanced once per epoch from the S it starts with; a resumed epoch keeps the
+ * divisions it saved. */
+static cnas_status bm_begin_epoch(void *self, int64_t epoch, bool fresh, cnas_error *err)
+{
+    bm_state *b = self;
+    b->T = bm_temperature(b->t_start, b->t_end, epoch, b->loop.epochs);
+    if (!fresh)
+        return CNAS_OK;
+    b->val_sum = 0.0;
+    b->val_n = 0;
+    return begin_balance(b, b->T, err);
+}
+
+static cnas_status bm_end_epoch(void *self, int64_t epoch, cnas_error *err)
+{
+    bm_state *b = self;
+    cnas_status st = log_epoch(b, b->T, b->val_n ? b->val_sum / (double)b->val_n : NAN, err);
+    b->nq = 0; /* the next epoch balances afresh */
+    (void)epoch;
+    return st;
+}
+
+static const cnas_loop_hooks bm_hooks = {sizeof bm_hooks, bm_begin_epoch, bm_step, bm_end_epoch};
+
 static cnas_status bm_run(void *self, cnas_error *err)
 {
     bm_state *b = self;
     cnas_search_env *env = b->env;
-    int64_t E = env->train->epochs;
     cnas_status st;
     /* Known before the first checkpoint, so a resume cuts them back. */
     for (size_t i = 0; i < sizeof OUTPUT_FILES / sizeof OUTPUT_FILES[0]; i++)
         if ((st = env->append(env, OUTPUT_FILES[i], "", err)))
             return st;
-    while (b->epoch < E) {
-        double T = bm_temperature(b->t_start, b->t_end, b->epoch, E);
-        float lr = cnas_schedule_lr(&b->sched, b->epoch);
-        if ((st = env->begin_epoch(env, b->epoch, err)))
-            return st;
-        /* Balanced once per epoch from the S it starts with; a resumed epoch keeps the
-         * divisions it saved. */
-        if (b->step == 0 && (st = begin_balance(b, T, err)))
-            return st;
-        if (b->step == 0) {
-            b->val_sum = 0.0;
-            b->val_n = 0;
-        }
-        for (;;) {
-            if (env->stop_requested(env)) {
-                /* A stop seen here still leaves a checkpoint of the position reached. */
-                if ((st = env->checkpoint_point(env, b->epoch, b->step, false, err)))
-                    return st;
-                return cnas_error_set(err, CNAS_ERR_INTERRUPTED, BM ": stopped at epoch %lld "
-                                      "step %lld", (long long)b->epoch, (long long)b->step);
-            }
-            cnas_graph_reset(b->g_data);
-            cnas_tensor *x;
-            const int32_t *y;
-            int r = env->next_batch(env, CNAS_STREAM_TRAIN, b->g_data, &x, &y, err);
-            if (r < 0)
-                return err->code;
-            if (r == 0)
-                break;
-            double acc;
-            if ((st = one_step(b, T, lr, x, y, &acc, err)))
-                return cnas_error_prefix(err, BM ": epoch %lld step %lld", (long long)b->epoch,
-                                         (long long)b->step);
-            b->val_sum += acc;
-            b->val_n++;
-            b->step++;
-            env->end_step(env, b->epoch, b->step);
-            if ((st = env->checkpoint_point(env, b->epoch, b->step, false, err)))
-                return st;
-        }
-        if ((st = log_epoch(b, T, b->val_n ? b->val_sum / (double)b->val_n : NAN, err)))
-            return st;
-        env->end_epoch(env, b->epoch);
-        b->epoch++;
-        b->step = 0;
-        b->nq = 0; /* the next epoch balances afresh */
-        if ((st = env->checkpoint_point(env, b->epoch, 0, true, err)))
-            return st;
-    }
+    if ((st = cnas_loop_run(&b->loop, &bm_hooks, b, err)))
+        return st;
     return select_and_report(b, err);
 }
 
 /* ---- checkpoints ---------------------------------------------------------------------------- */
 
-/* Every tensor of supernet m >= 1 (supernet 0 is the host's env->space). */
-static cnas_status net_tensors(bm_state *b, int m, cnas_named_tensor **out, int *n,
-                               cnas_error *err)
+static cnas_status bm_io(bm_state *b, cnas_ckio *io)
 {
-    int total = b->vt->tensors(b->nets[m].space, NULL, 0);
-    *out = malloc((size_t)(total > 0 ? total : 1) * sizeof **out);
-    if (!*out)
-        return cnas_error_set(err, CNAS_ERR_NOMEM, BM ": out of memory");
-    *n = b->vt->tensors(b->nets[m].space, *out, total);
-    return CNAS_OK;
+    size_t am = (size_t)b->A * (size_t)b->M;
+    int M = b->M, A = b->A, nq = b->nq;
+    cnas_ckio_int(io, "bm.M", &M);
+    cnas_ckio_int(io, "bm.A", &A);
+    if (!io->status && (M != b->M || A != b->A))
+        return io->status = cnas_error_set(io->err, CNAS_ERR_CONFIG, BM ": the checkpoint holds "
+                                           "%d supernets over %d architectures, this run has %d "
+                                           "over %d", M, A, b->M, b->A);
+    cnas_loop_io(&b->loop, io, "bm");
+    cnas_ckio_f64(io, "bm.val_sum", &b->val_sum);
+    cnas_ckio_i64(io, "bm.val_n", &b->val_n);
+    cnas_ckio_blob(io, "bm.S", b->S, am * sizeof *b->S);
+    cnas_ckio_blob(io, "bm.counts", b->counts, am * sizeof *b->counts);
+    cnas_ckio_int(io, "bm.nq", &nq);
+    if (!io->status && (nq < 0 || nq > b->max_balance_steps))
+        return io->status = cnas_error_set(io->err, CNAS_ERR_FORMAT, BM ": the checkpoint holds %d "
+                                           "balancing steps, at most %d fit", nq,
+                                           b->max_balance_steps);
+    b->nq = nq;
+    if (b->nq > 0)
+        cnas_ckio_blob(io, "bm.Q", b->Q, (size_t)b->nq * b->M * sizeof *b->Q);
+    cnas_ckio_rng(io, "bm.rng.path", &b->path_rng);
+    cnas_ckio_rng(io, "bm.rng.supernet", &b->model_rng);
+    for (int m = 0; m < b->M; m++) {
+        char name[64];
+        snprintf(name, sizeof name, "bm.opt%d", m);
+        cnas_ckio_optim(io, name, b->nets[m].opt);
+        snprintf(name, sizeof name, "bm.supernet%d", m);
+        if (m > 0) /* supernet 0 is the host's env->space, saved by the host */
+            cnas_ckio_space(io, name, b->vt, b->nets[m].space);
+    }
+    return io->status;
 }
 
 static cnas_status bm_save(void *self, cnas_ckpt *ck, cnas_error *err)
 {
-    bm_state *b = self;
-    size_t am = (size_t)b->A * (size_t)b->M;
-    cnas_status st;
-    if ((st = cnas_ckpt_put_i64(ck, "bm.M", b->M, err)) ||
-        (st = cnas_ckpt_put_i64(ck, "bm.A", b->A, err)) ||
-        (st = cnas_ckpt_put_i64(ck, "bm.epoch", b->epoch, err)) ||
-        (st = cnas_ckpt_put_i64(ck, "bm.step", b->step, err)) ||
-        (st = cnas_ckpt_put_blob(ck, "bm.val_sum", &b->val_sum, sizeof b->val_sum, err)) ||
-        (st = cnas_ckpt_put_i64(ck, "bm.val_n", b->val_n, err)) ||
-        (st = cnas_ckpt_put_blob(ck, "bm.S", b->S, am * sizeof *b->S, err)) ||
-        (st = cnas_ckpt_put_blob(ck, "bm.counts", b->counts, am * sizeof *b->counts, err)) ||
-        (st = cnas_ckpt_put_i64(ck, "bm.nq", b->nq, err)) ||
-        (b->nq > 0 &&
-         (st = cnas_ckpt_put_blob(ck, "bm.Q", b->Q, (size_t)b->nq * b->M * sizeof *b->Q, err))) ||
-        (st = cnas_ckpt_put_blob(ck, "bm.rng.path", &b->path_rng, sizeof b->path_rng, err)) ||
-        (st = cnas_ckpt_put_blob(ck, "bm.rng.supernet", &b->model_rng, sizeof b->model_rng, err)))
-        return st;
-    for (int m = 0; m < b->M && !st; m++) {
-        char name[320];
-        snprintf(name, sizeof name, "bm.opt%d", m);
-        if ((st = cnas_optim_save(b->nets[m].opt, ck, name, err)) || m == 0)
-            continue;
-        cnas_named_tensor *all = NULL;
-        int n = 0;
-        if ((st = net_tensors(b, m, &all, &n, err)))
-            return st;
-        for (int i = 0; i < n && !st; i++) {
-            snprintf(name, sizeof name, "bm.supernet%d.%s", m, all[i].name);
-            st = cnas_ckpt_put_tensor(ck, name, all[i].tensor, err);
-        }
-        free(all);
-    }
-    return st;
+    cnas_ckio io = cnas_ckio_put(ck, err);
+    return bm_io(self, &io);
 }
 
 static cnas_status bm_load(void *self, const cnas_ckpt *ck, cnas_error *err)
 {
-    bm_state *b = self;
-    size_t am = (size_t)b->A * (size_t)b->M;
-    int64_t M, A, nq;
-    cnas_status st;
-    if ((st = cnas_ckpt_get_i64(ck, "bm.M", &M, err)) || (st = cnas_ckpt_get_i64(ck, "bm.A", &A, err)))
-        return st;
-    if (M != b->M || A != b->A)
-        return cnas_error_set(err, CNAS_ERR_CONFIG, BM ": the checkpoint holds %lld supernets over "
-                              "%lld architectures, this run has %d over %d", (long long)M,
-                              (long long)A, b->M, b->A);
-    if ((st = cnas_ckpt_get_i64(ck, "bm.epoch", &b->epoch, err)) ||
-        (st = cnas_ckpt_get_i64(ck, "bm.step", &b->step, err)) ||
-        (st = cnas_ckpt_get_blob(ck, "bm.val_sum", &b->val_sum, sizeof b->val_sum, err)) ||
-        (st = cnas_ckpt_get_i64(ck, "bm.val_n", &b->val_n, err)) ||
-        (st = cnas_ckpt_get_blob(ck, "bm.S", b->S, am * sizeof *b->S, err)) ||
-        (st = cnas_ckpt_get_blob(ck, "bm.counts", b->counts, am * sizeof *b->counts, err)) ||
-        (st = cnas_ckpt_get_i64(ck, "bm.nq", &nq, err)))
-        return st;
-    if (nq < 0 || nq > b->max_balance_steps)
-        return cnas_error_set(err, CNAS_ERR_FORMAT, BM ": the checkpoint holds %lld balancing "
-                              "steps, at most %d fit", (long long)nq, b->max_balance_steps);
-    b->nq = (int)nq;
-    if ((b->nq > 0 &&
-         (st = cnas_ckpt_get_blob(ck, "bm.Q", b->Q, (size_t)b->nq * b->M * sizeof *b->Q, err))) ||
-        (st = cnas_ckpt_get_blob(ck, "bm.rng.path", &b->path_rng, sizeof b->path_rng, err)) ||
-        (st = cnas_ckpt_get_blob(ck, "bm.rng.supernet", &b->model_rng, sizeof b->model_rng, err)))
-        return st;
-    for (int m = 0; m < b->M && !st; m++) {
-        char name[320];
-        snprintf(name, sizeof name, "bm.opt%d", m);
-        if ((st = cnas_optim_load(b->nets[m].opt, ck, name, err)) || m == 0)
-            continue;
-        cnas_named_tensor *all = NULL;
-        int n = 0;
-        if ((st = net_tensors(b, m, &all, &n, err)))
-            return st;
-        for (int i = 0; i < n && !st; i++) {
-            snprintf(name, sizeof name, "bm.supernet%d.%s", m, all[i].name);
-            st = cnas_ckpt_get_tensor(ck, name, all[i].tensor, err);
-        }
-        free(all);
-    }
-    return st;
+    cnas_ckio io = cnas_ckio_get(ck, err);
+    return bm_io(self, &io);
 }
 
 /* ---- the component ---------------------------------------------------------------------------- */
@@ -879,5 +687,5 @@ static const cnas_component bm_components[] = {
                    "0, batch 128, epochs 101", bm_keys, &bm_vtable),
 };
 
-CNAS_PLUGIN(BM, "0.1.0", "Balanced Mixture of SuperNets search strategy", "MIT", bm_components,
+CNAS_PLUGIN(BM, "0.2.0", "Balanced Mixture of SuperNets search strategy", "MIT", bm_components,
             NULL)

@@ -1,5 +1,5 @@
 /* Balanced Mixture of SuperNets (Javan Roshtkhari, Toews, Pedersoli, AutoML-Conf 2023),
- * private declarations. ALGORITHMS.md section 6; the reference is
+ * private declarations. docs/pooling.md; the reference is
  * mehravehj/Balanced-Mixture-of-SuperNets (resnet20 NAS_trainer.py).
  *
  * M supernets of one enumerable space, each with its own SGD optimiser and cosine
@@ -35,6 +35,7 @@
 #define BALANCED_MIXTURE_H
 
 #include <cnas/cnas.h>
+#include <cnas/kit.h>
 
 #include "bm_logic.h"
 
@@ -63,7 +64,7 @@ typedef struct bm_state {
     int64_t *flops, *params;
 
     bm_net nets[BM_MAX_SUPERNETS];
-    cnas_schedule sched;
+    cnas_loop loop;
 
     /* mixture state, A x M row-major */
     double *S;
@@ -72,8 +73,8 @@ typedef struct bm_state {
     int nq;
     cnas_rng path_rng, model_rng;
 
-    cnas_graph *g, *g_data;
-    int64_t epoch, step;        /* position: next step to run */
+    cnas_graph *g;
+    double T;                   /* this epoch's temperature */
     double val_sum;             /* this epoch's validation batch accuracies so far */
     int64_t val_n;
 } bm_state;

@@ -1,4 +1,4 @@
-/* The arithmetic of Balanced Mixture of SuperNets (ALGORITHMS.md 6.2-6.4), free of
+/* The arithmetic of Balanced Mixture of SuperNets (Javan Roshtkhari et al. 2023, sections 3.2-3.4; docs/pooling.md), free of
  * any network or data so it can be tested on its own.
  *
  * S is the A x M score matrix (row-major, S[a·M + m]): an EMA of the validation
