@@ -99,6 +99,9 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
             st = cnas_data_write_splits(od.data, path, &err);
         }
     }
+    /* Again on resume: a --plugin-path given to it is recorded for the next one. */
+    if (!st)
+        st = host_write_plugin_path(run_dir, &s, &err);
     if (!st) {
         char path[4200];
         snprintf(path, sizeof path, "%s/log.txt", run_dir);
@@ -168,6 +171,7 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
             .log = cnas_log_sink_fn,
             .stop_requested = stop_flag,
             .progress_tty = isatty(2) != 0,
+            .network_params = s.network,
         };
         if (resume_dir && !spec.resume_from)
             cnas_log(1, "%s has no checkpoint yet: starting the run from the beginning", run_dir);
@@ -224,6 +228,8 @@ int cmd_train(const host_options *o)
     return host_run(o, &rq, NULL);
 }
 
+/* A run continues with the plugins it started with: the search path it recorded
+ * follows any --plugin-path given to resume, so those still win. */
 int cmd_resume(const host_options *o)
 {
     cnas_error err;
@@ -234,12 +240,23 @@ int cmd_resume(const host_options *o)
         fprintf(stderr, "cnas resume: %s is not a run directory (%s)\n", o->args[0], err.msg);
         return EXIT_USAGE;
     }
-    if (strcmp(command, "standalone") == 0) {
+    host_options ro;
+    char *recorded = NULL;
+    if (host_resume_options(o, o->args[0], &ro, &recorded, &err)) {
+        host_print_error("resume", &err);
         free(command);
-        return host_standalone(o, NULL, o->args[0]);
+        free(recorded);
+        return host_exit_code(err.code);
     }
-    run_request rq = {.kind = strcmp(command, "train") == 0 ? CNAS_RUN_TRAIN : CNAS_RUN_SEARCH,
-                      .resume_dir = o->args[0]};
+    int code;
+    if (strcmp(command, "standalone") == 0) {
+        code = host_standalone(&ro, NULL, o->args[0]);
+    } else {
+        run_request rq = {.kind = strcmp(command, "train") == 0 ? CNAS_RUN_TRAIN : CNAS_RUN_SEARCH,
+                          .resume_dir = o->args[0]};
+        code = host_run(&ro, &rq, NULL);
+    }
     free(command);
-    return host_run(o, &rq, NULL);
+    free(recorded);
+    return code;
 }

@@ -96,6 +96,17 @@ static cnas_status list_entries(const session *s, const char *only, entry **out,
     if (st)
         return st;
     const cnas_space_vtable *vt = s->space_c->vtable;
+    /* Optional members of a space, all needed here. */
+    static const char *const needs[] = {"choice_points", "enumerate_count", "enumerate", "format",
+                                        "cost"};
+    const bool has[] = {CNAS_VT_HAS(vt, choice_points), CNAS_VT_HAS(vt, enumerate_count),
+                        CNAS_VT_HAS(vt, enumerate), CNAS_VT_HAS(vt, format), CNAS_VT_HAS(vt, cost)};
+    for (size_t i = 0; i < sizeof has / sizeof has[0]; i++)
+        if (!has[i]) {
+            close_data(&od);
+            return cnas_error_set(err, CNAS_ERR_CONFIG, "[space] use = %s: the space cannot list "
+                                  "its architectures (it has no '%s')", s->space_c->name, needs[i]);
+        }
     const cnas_dataset_info *in = cnas_data_info(od.data);
     cnas_op_factory ops = cnas_registry_op_factory(s->reg);
     cnas_rng rng;
@@ -113,7 +124,7 @@ static cnas_status list_entries(const session *s, const char *only, entry **out,
         st = err->code;
         goto done;
     }
-    count = vt->enumerate_count ? vt->enumerate_count(sup) : -1;
+    count = vt->enumerate_count(sup);
     if (count < 1) {
         st = cnas_error_set(err, CNAS_ERR_CONFIG, "[space] use = %s: the space cannot list its "
                             "architectures (too many to train each)", s->space_c->name);
@@ -245,6 +256,8 @@ int host_standalone(const host_options *o, const char *config_path, const char *
         free(annotated);
         snprintf(cfg, sizeof cfg, "%s/config.ini", dir);
     }
+    if (!st)
+        st = host_write_plugin_path(dir, &s, &err);
     session_close(&s);
     free(only);
     if (st) {

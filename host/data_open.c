@@ -24,7 +24,7 @@ cnas_status open_data(const session *s, opened_data *od, bool full_train, cnas_e
 {
     memset(od, 0, sizeof *od);
     od->vt = s->dataset_c->vtable;
-    if (od->vt->size < sizeof(cnas_dataset_vtable) || !od->vt->open || !od->vt->get)
+    if (!CNAS_VT_HAS(od->vt, open) || !CNAS_VT_HAS(od->vt, get))
         return cnas_error_set(err, CNAS_ERR_PLUGIN, "dataset %s: incomplete vtable", s->dataset_c->name);
     cnas_status st = od->vt->open(s->dataset, &od->ds, err);
     if (st)

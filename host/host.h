@@ -33,6 +33,11 @@ typedef struct session {
     const cnas_component *dataset_c, *space_c, *strategy_c;
     const cnas_plugin_desc *dataset_p, *space_p, *strategy_p;
     cnas_params *dataset, *space, *strategy;
+    cnas_params *network;       /* search: [space] overlaid by [network], for env->create_network */
+    /* The search path given on the command line and in the environment (--plugin-path,
+     * then CNAS_PLUGIN_PATH): absolute entries, one per line. A run records it so that
+     * cnas resume loads the same plugins. */
+    char *plugin_path;
 } session;
 
 /* Exit code for a failed status: configuration, plugin and input errors are 2. */
@@ -44,6 +49,8 @@ void host_print_error(const char *command, const cnas_error *err);
  * the built-in location. */
 cnas_status host_load_plugins(cnas_registry *reg, const host_options *o, const char *ini_path_list,
                               const char *ini_load_list, cnas_error *err);
+/* session.plugin_path for these options. Caller frees; NULL when out of memory. */
+char *host_plugin_path_text(const host_options *o);
 
 /* Configuration + plugins + every section resolved. `retrain` overlays [network] on
  * [space] and [retrain] on [train]. */
@@ -68,6 +75,13 @@ cnas_status host_new_run_dir(const session *s, const char *suffix, char *out, si
 void host_json_string(FILE *f, const char *s);
 cnas_status host_write_manifest(const char *dir, const session *s, const char *command,
                                 int threads, cnas_error *err);
+/* The search path a run directory records (plugin_path.txt), written and read back:
+ * *out is o with the recorded entries after o's own --plugin-path entries (so those
+ * still come first); *buf holds the strings, free it after *out. A run directory of
+ * an older cnas records none: *out is o. */
+cnas_status host_write_plugin_path(const char *dir, const session *s, cnas_error *err);
+cnas_status host_resume_options(const host_options *o, const char *dir, host_options *out,
+                                char **buf, cnas_error *err);
 /* An architecture in the configured space's notation, parsed by a supernet of it. */
 cnas_status host_parse_arch(const session *s, const cnas_data *data, const char *text,
                             cnas_arch **out, cnas_error *err);

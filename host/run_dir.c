@@ -141,7 +141,18 @@ cnas_status host_write_manifest(const char *dir, const session *s, const char *c
         fprintf(f, "null");
     fprintf(f, ",\n  \"hostname\": ");
     host_json_string(f, host);
-    fprintf(f, ",\n  \"started\": \"%s\",\n  \"plugins\": [", when);
+    fprintf(f, ",\n  \"started\": \"%s\",\n  \"plugin_path\": [", when);
+    /* --plugin-path and CNAS_PLUGIN_PATH as given (plugin_path.txt is what resume reads). */
+    int k = 0;
+    for (const char *p = s->plugin_path; p && *p; k++) {
+        size_t n = strcspn(p, "\n");
+        char entry[4200];
+        snprintf(entry, sizeof entry, "%.*s", (int)n, p);
+        fprintf(f, "%s", k ? ", " : "");
+        host_json_string(f, entry);
+        p += n + (p[n] == '\n');
+    }
+    fprintf(f, "],\n  \"plugins\": [");
     for (int i = 0; i < cnas_registry_plugin_count(s->reg); i++) {
         const char *p;
         const cnas_plugin_desc *d = cnas_registry_plugin(s->reg, i, &p);
@@ -159,12 +170,47 @@ cnas_status host_write_manifest(const char *dir, const session *s, const char *c
     return CNAS_OK;
 }
 
+cnas_status host_write_plugin_path(const char *dir, const session *s, cnas_error *err)
+{
+    return host_write_text(dir, "plugin_path.txt", s->plugin_path ? s->plugin_path : "", err);
+}
+
+cnas_status host_resume_options(const host_options *o, const char *dir, host_options *out,
+                                char **buf, cnas_error *err)
+{
+    *out = *o;
+    *buf = NULL;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/plugin_path.txt", dir);
+    if (access(path, F_OK) != 0)
+        return CNAS_OK;
+    if (!(*buf = host_read_text(path, err)))
+        return err->code;
+    char *save = NULL;
+    for (char *e = strtok_r(*buf, "\n", &save); e; e = strtok_r(NULL, "\n", &save)) {
+        bool given = false;
+        for (int i = 0; i < o->n_plugin_path && !given; i++)
+            given = strcmp(o->plugin_path[i], e) == 0;
+        if (given)
+            continue;
+        if (out->n_plugin_path == (int)(sizeof out->plugin_path / sizeof out->plugin_path[0]))
+            return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: too many entries (with --plugin-path, "
+                                  "at most %d)", path, out->n_plugin_path);
+        out->plugin_path[out->n_plugin_path++] = e;
+    }
+    return CNAS_OK;
+}
+
 /* Parse an architecture with a supernet of the configured space (the notation
  * belongs to the space). */
 cnas_status host_parse_arch(const session *s, const cnas_data *data, const char *text,
                             cnas_arch **out, cnas_error *err)
 {
     const cnas_space_vtable *vt = s->space_c->vtable;
+    if (!CNAS_VT_HAS(vt, choice_points) || !CNAS_VT_HAS(vt, parse))
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "space '%s' cannot read architectures (it has "
+                              "no '%s')", s->space_c->name,
+                              CNAS_VT_HAS(vt, parse) ? "choice_points" : "parse");
     const cnas_dataset_info *in = cnas_data_info(data);
     cnas_op_factory ops = cnas_registry_op_factory(s->reg);
     cnas_rng rng;

@@ -102,9 +102,14 @@ cnas_status host_load_plugins(cnas_registry *reg, const host_options *o, const c
     int n = 0;
     cnas_error e;
     for (int i = 0; i < o->n_plugin_path; i++) {
-        struct stat sb;
-        if (stat(o->plugin_path[i], &sb) != 0)
-            cnas_log(1, "--plugin-path %s: %s", o->plugin_path[i], strerror(errno));
+        /* A colon-separated list, as the loader splits it: warn per missing entry. */
+        char *copy = strdup(o->plugin_path[i]), *save = NULL;
+        for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d; d = strtok_r(NULL, ":", &save)) {
+            struct stat sb;
+            if (stat(d, &sb) != 0)
+                cnas_log(1, "--plugin-path %s: %s", d, strerror(errno));
+        }
+        free(copy);
         if (cnas_registry_load_path(reg, o->plugin_path[i], &e))
             collect(err, &n, &e);
     }
@@ -120,6 +125,72 @@ cnas_status host_load_plugins(cnas_registry *reg, const host_options *o, const c
     if (cnas_registry_load_dir(reg, dir, &e))
         collect(err, &n, &e);
     return n ? err->code : CNAS_OK;
+}
+
+/* The recorded search path as it grows: lines in buf (NULL once out of memory). */
+typedef struct path_text {
+    char *buf;
+    size_t len, cap;
+} path_text;
+
+/* One entry, absolute so that a resume from another directory finds it (an entry that
+ * does not exist is made absolute by hand), and once: a resume given the recorded path
+ * and the same CNAS_PLUGIN_PATH records it unchanged. */
+static void add_entry(path_text *t, const char *entry)
+{
+    if (!t->buf || !*entry || strchr(entry, '\n'))
+        return;
+    char abs[PATH_MAX + 2], cwd[PATH_MAX];
+    if (realpath(entry, abs))
+        ;
+    else if (entry[0] != '/' && getcwd(cwd, sizeof cwd))
+        snprintf(abs, sizeof abs, "%s/%s", cwd, entry);
+    else
+        snprintf(abs, sizeof abs, "%s", entry);
+    size_t n = strlen(abs);
+    for (const char *p = t->buf; (p = strstr(p, abs)); p++)
+        if ((p == t->buf || p[-1] == '\n') && p[n] == '\n')
+            return;
+    if (t->len + n + 2 > t->cap) {
+        size_t cap = 2 * t->cap + n + 2;
+        char *b = realloc(t->buf, cap);
+        if (!b) {
+            free(t->buf);
+            t->buf = NULL;
+            return;
+        }
+        t->buf = b;
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, abs, n);
+    t->len += n;
+    t->buf[t->len++] = '\n';
+    t->buf[t->len] = '\0';
+}
+
+/* Every entry of a colon-separated list, as the loader splits it. */
+static void add_list(path_text *t, const char *list)
+{
+    if (!list || !t->buf)
+        return;
+    char *copy = strdup(list), *save = NULL;
+    if (!copy) {
+        free(t->buf);
+        t->buf = NULL;
+        return;
+    }
+    for (char *e = strtok_r(copy, ":", &save); e; e = strtok_r(NULL, ":", &save))
+        add_entry(t, e);
+    free(copy);
+}
+
+char *host_plugin_path_text(const host_options *o)
+{
+    path_text t = {calloc(1, 1), 0, 1};
+    for (int i = 0; i < o->n_plugin_path; i++)
+        add_list(&t, o->plugin_path[i]);
+    add_list(&t, getenv("CNAS_PLUGIN_PATH"));
+    return t.buf;
 }
 
 static cnas_status resolve_component(session *s, const char *section, const char *overlay,
@@ -147,6 +218,10 @@ static cnas_status open_ini(session *s, const host_options *o, bool retrain, cna
 {
     int n = 0;
     cnas_error e;
+    if (!(s->plugin_path = host_plugin_path_text(o))) {
+        cnas_error_set(all, CNAS_ERR_NOMEM, "out of memory");
+        return all->code;
+    }
     for (int i = 0; i < o->n_overrides; i++)
         if (cnas_ini_override(s->ini, o->overrides[i], &e))
             collect(all, &n, &e);
@@ -192,6 +267,12 @@ static cnas_status open_ini(session *s, const host_options *o, bool retrain, cna
         if (cnas_ini_has_section(s->ini, "strategy") && !retrain &&
             resolve_component(s, "strategy", NULL, CNAS_KIND_STRATEGY, &s->strategy_c,
                               &s->strategy_p, &s->strategy, &e))
+            collect(all, &n, &e);
+        /* A search builds stand-alone networks of candidates with the retraining
+         * settings of the space ([network] on top of [space]). */
+        if (s->space_c && !retrain &&
+            cnas_ini_resolve_for(s->ini, "space", "network", "space", s->space_c->params,
+                                 (int)s->space_c->n_params, true, &s->network, &e))
             collect(all, &n, &e);
     }
     if (n)
@@ -239,11 +320,12 @@ cnas_status session_open_text(session *s, const char *text, const char *name,
 void session_close(session *s)
 {
     cnas_params *all[] = {s->run, s->plugins, s->data, s->train, s->checkpoint, s->dataset, s->space,
-                          s->strategy};
+                          s->strategy, s->network};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         cnas_params_free(all[i]);
     cnas_ini_free(s->ini);
     cnas_registry_free(s->reg);
+    free(s->plugin_path);
     memset(s, 0, sizeof *s);
 }
 

@@ -2,10 +2,12 @@
 # The cnas command line end to end: exit codes, messages, a real search on generated
 # data, retraining its result, and exact resume after kill -9.
 # Usage: cli.sh CNAS_BINARY BROKEN_PLUGIN_DIR EXAMPLES_DIR
+# ABI10_PLUGIN_DIR: the directory of the op plugin built against the frozen ABI 1.0 headers.
 set -u
 cnas=$1
 broken=$2
 examples=$3
+abi10=${ABI10_PLUGIN_DIR:-$broken/../abi10}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
@@ -27,7 +29,7 @@ out=$("$cnas" 2>&1); check "no command is a usage error" 2 $? "usage: cnas" "$ou
 out=$("$cnas" frobnicate 2>&1); check "an unknown command is a usage error" 2 $? "unknown command 'frobnicate'" "$out"
 out=$("$cnas" --bogus plugins 2>&1); check "an unknown option is a usage error" 2 $? "unknown option '--bogus'" "$out"
 out=$("$cnas" search 2>&1); check "a missing argument is a usage error" 2 $? "expected 1 argument" "$out"
-out=$("$cnas" --version 2>&1); check "--version" 0 $? "^cnas [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.0\)" "$out"
+out=$("$cnas" --version 2>&1); check "--version" 0 $? "^cnas [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.1\)" "$out"
 out=$("$cnas" --help 2>&1); check "--help" 0 $? "resume RUN_DIR" "$out"
 out=$("$cnas" plugins 2>&1); check "plugins lists the built-in plugins" 0 $? "strategy: darts" "$out"
 grep -q "dataset: idx" <<<"$out" && grep -q "space: darts_cell" <<<"$out" && grep -q "op: none, max_pool_3x3" <<<"$out"
@@ -167,6 +169,34 @@ printf 'arch,score\nx,1\ny,2\nz,3\n' > s1.csv; printf 'name,arch,acc\nq,z,0.1\nr
 out=$("$cnas" correlate s1.csv s2.csv 2>&1); check "reversed rankings correlate at -1" 0 $? "Kendall tau: -1\.0000" "$out"
 out=$("$cnas" correlate s1.csv s2.csv:name 2>&1); check "a non-numeric column is exit 2 naming line and value" 2 $? "s2.csv line 2 column 'name': 'q' is not a number" "$out"
 out=$("$cnas" correlate s1.csv s2.csv --key id 2>&1); check "a missing key column is exit 2" 2 $? "s1.csv: no column 'id'" "$out"
+
+# Plugin ABI 1.1: a plugin built against the frozen 1.0 headers loads and runs; a vtable
+# without a required member is refused naming the file, the component and the member.
+out=$("$cnas" --plugin-path "$abi10" plugins 2>&1); check "a plugin built for ABI 1.0 loads" 0 $? "^abi10 1\.0\.0 \(ABI 1\.0," "$out"
+out=$("$cnas" -q --plugin-path "$abi10" search "$examples/darts-synthetic.ini" --set run.out_dir=runs --set run.name=abi10 \
+      --set train.epochs=1 --set space.candidates=none,skip_connect,abi10_relu,sep_conv_3x3 2>&1)
+check "a DARTS search uses the ABI 1.0 op as a candidate" 0 $? "architecture: Genotype" "$out"
+out=$("$cnas" --plugin-path "$broken/broken_space_no_forward.so" plugins 2>&1)
+check "a space without forward is refused" 2 $? "broken_space_no_forward\.so: space 'broken_space' has no 'forward' \(required\)" "$out"
+out=$("$cnas" --plugin-path "$broken/broken_strategy_short.so" plugins 2>&1)
+check "a strategy vtable too small for load is refused" 2 $? "broken_strategy_short\.so: strategy 'broken_strategy' has a vtable of [0-9]+ bytes, too small to hold 'load'" "$out"
+
+# Resume reuses the plugin search path of the original run: a search with an extra plugin
+# directory (given relative to the working directory) killed with kill -9, resumed from
+# elsewhere without --plugin-path.
+ln -s "$abi10" extra
+"$cnas" -q --plugin-path extra search good.ini --set run.out_dir=runs --set run.name=pathkill --set train.epochs=4 \
+    --set space.candidates=none,skip_connect,abi10_relu,sep_conv_3x3 >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do [ -f runs/pathkill/checkpoint.ckpt ] && break; sleep 0.05; done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+[ ! -f runs/pathkill/arch.txt ]; check "the search with an extra plugin directory was killed mid-run" 0 $? "" ""
+grep -qx "$(cd "$abi10" && pwd -P)" runs/pathkill/plugin_path.txt; check "the run records its plugin path, absolute" 0 $? "" ""
+grep -q '"plugin_path": \[".*abi10"\]' runs/pathkill/manifest.json; check "the manifest lists the plugin path" 0 $? "" ""
+cp -r runs/pathkill runs/pathlost
+rm runs/pathlost/plugin_path.txt
+out=$(cd / && "$cnas" -q resume "$work/runs/pathlost" 2>&1); check "without the recorded path the op is missing" 2 $? "no op component named 'abi10_relu'" "$out"
+out=$(cd / && "$cnas" -q resume "$work/runs/pathkill" 2>&1); check "resume without --plugin-path finds the run's plugins" 0 $? "architecture: Genotype" "$out"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

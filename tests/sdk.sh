@@ -21,9 +21,14 @@ pc=$(dirname "$(find "$root" -name cnas.pc | head -1)")
 export PKG_CONFIG_PATH=$pc PKG_CONFIG_SYSROOT_DIR=$root
 [ -f "$(pkg-config --variable=includedir cnas)/cnas/cnas.h" ]; step "pkg-config finds the headers" $?
 ls "$(pkg-config --variable=plugindir cnas)"/*.so >/dev/null 2>&1; step "the built-in plugins are installed in plugindir" $?
-# The installed cnas, moved under a scratch root, still finds the plugins installed with it.
+# The installed cnas, moved under a scratch root, still finds the library and the plugins
+# installed with it: no LD_LIBRARY_PATH, a RUNPATH relative to the executable.
 icnas=$(find "$root" -path '*/bin/cnas' -type f | head -1)
-out=$(LD_LIBRARY_PATH="$(pkg-config --variable=libdir cnas)" "$icnas" plugins 2>&1)
+readelf -d "$icnas" | grep -F '(RUNPATH)' | grep -qF '$ORIGIN/'
+step "the installed cnas has a RUNPATH relative to \$ORIGIN" $?
+env -u LD_LIBRARY_PATH ldd "$icnas" | grep -q "libcnas\.so\.[0-9]* => $root/"
+step "the installed cnas loads the libcnas installed with it" $?
+out=$(env -u LD_LIBRARY_PATH "$icnas" plugins 2>&1)
 grep -q "^  $(pkg-config --variable=plugindir cnas)/" <<<"$out"
 step "the installed cnas lists the plugins installed next to it" $?
 

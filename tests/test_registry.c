@@ -280,6 +280,81 @@ START_TEST(test_an_earlier_search_path_entry_shadows_a_plugin_of_the_same_name)
 }
 END_TEST
 
+START_TEST(test_a_missing_or_unreachable_required_member_is_named)
+{
+    /* The plugin file, the component's kind and name, and the member. */
+    expect_rejected("broken_space_no_forward.so", "space 'broken_space' has no 'forward' (required)");
+    expect_rejected("broken_strategy_short.so", "strategy 'broken_strategy' has a vtable of");
+    expect_rejected("broken_strategy_short.so", "too small to hold 'load' (required");
+}
+END_TEST
+
+START_TEST(test_cnas_vt_has_reads_only_what_the_size_covers)
+{
+    static const cnas_op_vtable full = {sizeof full, NULL, NULL, NULL, NULL,
+                                        (int64_t (*)(void *, const int64_t *, int64_t *))1};
+    ck_assert(CNAS_VT_HAS(&full, flops));
+    ck_assert(!CNAS_VT_HAS(&full, create));              /* covered but NULL */
+    /* A vtable of an older minor that ended before flops: the bytes after it are not its. */
+    cnas_op_vtable older = full;
+    older.size = (uint32_t)offsetof(cnas_op_vtable, flops);
+    ck_assert(!CNAS_VT_HAS(&older, flops));
+    older.size = (uint32_t)(offsetof(cnas_op_vtable, flops) + sizeof older.flops - 1);
+    ck_assert(!CNAS_VT_HAS(&older, flops));
+}
+END_TEST
+
+/* A plugin built against the frozen 1.0 headers (tests/abi10) loads in this host and
+ * its op runs through the registry's factory, as a space would create it. */
+START_TEST(test_a_plugin_built_for_abi_1_0_loads_and_its_op_runs)
+{
+    const char *path = getenv("ABI10_PLUGIN");
+    ck_assert_msg(path != NULL, "ABI10_PLUGIN is not set");
+    cnas_error err;
+    cnas_registry *r = cnas_registry_new(&err);
+    ck_assert_msg(cnas_registry_load_file(r, path, &err) == CNAS_OK, "%s", err.msg);
+    ck_assert_int_eq(cnas_registry_plugin_count(r), 1);
+    const cnas_plugin_desc *d = cnas_registry_plugin(r, 0, NULL);
+    ck_assert_str_eq(d->name, "abi10");
+    ck_assert_uint_eq(d->abi_major, 1);
+    ck_assert_uint_eq(d->abi_minor, 0);
+    ck_assert_uint_le(d->size, sizeof(cnas_plugin_desc));
+
+    cnas_op_factory f = cnas_registry_op_factory(r);
+    cnas_rng rng;
+    cnas_rng_init(&rng, 1, "init");
+    cnas_op_args a = {sizeof a, 3, 3, 1, true, true, &rng};
+    const cnas_op_vtable *vt = NULL;
+    void *self = NULL;
+    ck_assert_msg(f.create(f.ctx, "abi10/abi10_relu", &a, NULL, NULL, 0, &vt, &self, &err) ==
+                      CNAS_OK, "%s", err.msg);
+    ck_assert_ptr_nonnull(vt);
+    ck_assert(CNAS_VT_HAS(vt, flops));
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = cnas_graph_tensor(g, CNAS_SHAPE(2, 3, 4, 4));
+    cnas_rng_fill_uniform(&rng, x->data, x->numel, -1, 1);
+    cnas_op_forward_ctx ctx = {sizeof ctx, true, NULL};
+    cnas_tensor *y = vt->forward(self, g, x, &ctx);
+    ck_assert_msg(y != NULL, "%s", cnas_graph_error(g)->msg);
+    ck_assert_int_eq(y->numel, x->numel);
+    for (int64_t i = 0; i < x->numel; i++)
+        ck_assert_float_eq(y->data[i], x->data[i] > 0 ? x->data[i] : 0.0f);
+    int64_t in[4] = {2, 3, 4, 4}, out[4], numel = x->numel;
+    ck_assert_int_eq(vt->flops(self, in, out), numel);
+    ck_assert_int_eq(vt->tensors(self, NULL, 0), 0);
+    cnas_graph_free(g);
+    vt->destroy(self);
+    /* Stride 2, as on a reducing edge of a cell. */
+    a.stride = 2;
+    ck_assert_msg(f.create(f.ctx, "abi10_relu", &a, NULL, NULL, 0, &vt, &self, &err) == CNAS_OK,
+                  "%s", err.msg);
+    ck_assert_int_eq(vt->flops(self, in, out), numel);
+    ck_assert(out[2] == 2 && out[3] == 2);
+    vt->destroy(self);
+    cnas_registry_free(r);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("registry");
@@ -299,6 +374,9 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_a_position_independent_executable_a_32_bit_object_and_a_dot_o_are_named);
     tcase_add_test(tc, test_a_short_name_in_two_plugins_is_ambiguous_and_the_full_name_is_not);
     tcase_add_test(tc, test_an_earlier_search_path_entry_shadows_a_plugin_of_the_same_name);
+    tcase_add_test(tc, test_a_missing_or_unreachable_required_member_is_named);
+    tcase_add_test(tc, test_cnas_vt_has_reads_only_what_the_size_covers);
+    tcase_add_test(tc, test_a_plugin_built_for_abi_1_0_loads_and_its_op_runs);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cnas/plugin.h>
 #include <cnas/rng.h>
 
 struct cnas_data {
@@ -115,9 +116,9 @@ cnas_data *cnas_data_open(const cnas_dataset_vtable *vt, void *dataset, const cn
     }
     d->vt = vt;
     d->ds = dataset;
-    if (vt->size < sizeof *vt || !vt->info || !vt->get) {
-        cnas_error_set(err, CNAS_ERR_PLUGIN, "data: dataset vtable of %u bytes without info or get, "
-                       "expected %zu bytes with both", vt->size, sizeof *vt);
+    if (!CNAS_VT_HAS(vt, info) || !CNAS_VT_HAS(vt, get)) {
+        cnas_error_set(err, CNAS_ERR_PLUGIN, "data: dataset vtable of %u bytes without info or get",
+                       vt->size);
         goto fail;
     }
     d->info.size = sizeof d->info;

@@ -1,13 +1,18 @@
 /* Plugin loading and the component index. */
 #include <cnas/registry.h>
 
+#include <cnas/dataset.h>
 #include <cnas/log.h>
+#include <cnas/op.h>
+#include <cnas/space.h>
+#include <cnas/strategy.h>
 
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +141,65 @@ static bool valid_name(const char *s)
     return true;
 }
 
+/* The members a component of each kind must set; every other member is optional
+ * (callers check it with CNAS_VT_HAS). A minor never adds a required member: a
+ * vtable built for 1.0 must stay loadable. */
+typedef struct required_member {
+    cnas_kind kind;
+    const char *name;
+    size_t offset;
+    size_t end;                 /* offset + size: the smallest vtable size that holds it */
+} required_member;
+
+#define REQUIRED(kind, type, member)                                                      \
+    {kind, #member, offsetof(type, member), offsetof(type, member) + sizeof(((type *)0)->member)}
+static const required_member required_members[] = {
+    REQUIRED(CNAS_KIND_OP, cnas_op_vtable, create),
+    REQUIRED(CNAS_KIND_OP, cnas_op_vtable, destroy),
+    REQUIRED(CNAS_KIND_OP, cnas_op_vtable, forward),
+    REQUIRED(CNAS_KIND_OP, cnas_op_vtable, tensors),
+    REQUIRED(CNAS_KIND_SPACE, cnas_space_vtable, create),
+    REQUIRED(CNAS_KIND_SPACE, cnas_space_vtable, destroy),
+    REQUIRED(CNAS_KIND_SPACE, cnas_space_vtable, forward),
+    REQUIRED(CNAS_KIND_SPACE, cnas_space_vtable, tensors),
+    REQUIRED(CNAS_KIND_STRATEGY, cnas_strategy_vtable, create),
+    REQUIRED(CNAS_KIND_STRATEGY, cnas_strategy_vtable, destroy),
+    REQUIRED(CNAS_KIND_STRATEGY, cnas_strategy_vtable, run),
+    REQUIRED(CNAS_KIND_STRATEGY, cnas_strategy_vtable, save),
+    REQUIRED(CNAS_KIND_STRATEGY, cnas_strategy_vtable, load),
+    REQUIRED(CNAS_KIND_DATASET, cnas_dataset_vtable, open),
+    REQUIRED(CNAS_KIND_DATASET, cnas_dataset_vtable, close),
+    REQUIRED(CNAS_KIND_DATASET, cnas_dataset_vtable, info),
+    REQUIRED(CNAS_KIND_DATASET, cnas_dataset_vtable, get),
+};
+#undef REQUIRED
+
+/* Every required member is covered by the vtable's size and set. Members are
+ * function pointers, read through one pointer type: their layout is the same. */
+static cnas_status check_vtable(const char *path, const cnas_component *c, cnas_error *err)
+{
+    const unsigned char *vt = c->vtable;
+    uint32_t size = *(const uint32_t *)c->vtable;
+    for (size_t i = 0; i < sizeof required_members / sizeof required_members[0]; i++) {
+        const required_member *m = &required_members[i];
+        if (m->kind != c->kind)
+            continue;
+        if (size < m->end)
+            return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: %s '%s' has a vtable of %u "
+                                  "bytes, too small to hold '%s' (required; it ends at byte %zu)",
+                                  path, cnas_kind_str(c->kind), c->name, size, m->name, m->end);
+        void (*fn)(void);
+        memcpy(&fn, vt + m->offset, sizeof fn);
+        if (!fn)
+            return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: %s '%s' has no '%s' (required)",
+                                  path, cnas_kind_str(c->kind), c->name, m->name);
+    }
+    return CNAS_OK;
+}
+
+/* The descriptor as ABI 1.0 defines it, the smallest any plugin may hand over. */
+#define DESC_SIZE_1_0 (offsetof(cnas_plugin_desc, init) + sizeof(((cnas_plugin_desc *)0)->init))
+
 static cnas_status check_desc(const char *path, const cnas_plugin_desc *d, cnas_error *err)
 {
     /* size, abi_major and abi_minor lead every version of the descriptor. */
@@ -151,12 +215,13 @@ static cnas_status check_desc(const char *path, const cnas_plugin_desc *d, cnas_
         return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: built for plugin ABI %u.%u, newer "
                               "than this cnas (%d.%d); upgrade cnas", path, d->abi_major,
                               d->abi_minor, CNAS_ABI_MAJOR, CNAS_ABI_MINOR);
-    /* ABI 1.0 defines every field up to init; a descriptor cannot be larger than the
-     * newest minor this host knows. */
-    if (d->size != sizeof(cnas_plugin_desc))
+    /* Any minor holds at least the 1.0 fields, and none the host does not know (its
+     * minor is not newer); a later field is read only when d->size covers it. */
+    if (d->size < DESC_SIZE_1_0 || d->size > sizeof(cnas_plugin_desc))
         return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: bad descriptor size %u (ABI "
-                              "%u.%u defines %zu bytes)", path, d->size, d->abi_major,
-                              d->abi_minor, sizeof(cnas_plugin_desc));
+                              "%u.%u descriptors have %zu to %zu bytes)", path, d->size,
+                              d->abi_major, d->abi_minor, (size_t)DESC_SIZE_1_0,
+                              sizeof(cnas_plugin_desc));
     if (!valid_name(d->name))
         return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: missing mandatory field: %s "
                               "invalid plugin name%s%s%s (expected [a-z0-9_]+)", path,
@@ -184,13 +249,12 @@ static cnas_status check_desc(const char *path, const cnas_plugin_desc *d, cnas_
         if (!c->vtable)
             return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: %s '%s' has no vtable", path,
                                   cnas_kind_str(c->kind), c->name);
-        if (*(const uint32_t *)c->vtable < 2 * sizeof(uint32_t))
-            return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: %s '%s' has a vtable of size "
-                                  "%u (its first field must be its size)", path,
-                                  cnas_kind_str(c->kind), c->name, *(const uint32_t *)c->vtable);
+        cnas_status st = check_vtable(path, c, err);
+        if (st)
+            return st;
         char where[512];
         snprintf(where, sizeof where, "plugin %s: %s '%s'", path, cnas_kind_str(c->kind), c->name);
-        cnas_status st = cnas__params_check_schema(c->params, (int)c->n_params, where, err);
+        st = cnas__params_check_schema(c->params, (int)c->n_params, where, err);
         if (st)
             return st;
         for (uint32_t j = 0; j < i; j++)
@@ -245,7 +309,7 @@ static cnas_status load_one(cnas_registry *r, const char *path, cnas_error *err)
         st = cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: duplicate plugin name: '%s' is "
                             "already loaded from %s", real, d->name, r->p[i].path);
     }
-    if (!st && d->init) {
+    if (!st && CNAS_VT_HAS(d, init)) {
         cnas_error ie = {0};
         if (d->init(&ie) != CNAS_OK)
             st = cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: initialisation failed: %s", real,

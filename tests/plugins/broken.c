@@ -1,4 +1,6 @@
 /* Deliberately broken plugins for the loader tests: one build per -DBREAK_... flag. */
+#include <stddef.h>
+
 #include <cnas/cnas.h>
 
 static cnas_status noop_open(const cnas_params *p, void **self, cnas_error *err)
@@ -40,6 +42,47 @@ static const cnas_param_spec keys[] = {
 #define VT &vt
 #endif
 
+#ifdef BREAK_SPACE_NO_FORWARD
+/* A space vtable without its required forward. */
+static cnas_status noop_space_create(const cnas_space_create_args *a, void **self, cnas_error *err)
+{
+    (void)a, (void)err;
+    *self = NULL;
+    return CNAS_OK;
+}
+static int noop_tensors(void *self, cnas_named_tensor *out, int max)
+{
+    (void)self, (void)out, (void)max;
+    return 0;
+}
+static const cnas_space_vtable space_vt = {.size = sizeof space_vt, .create = noop_space_create,
+                                           .destroy = noop_close, .tensors = noop_tensors};
+#endif
+
+#ifdef BREAK_STRATEGY_SHORT
+/* A strategy vtable whose size ends before its required load: everything else is set. */
+static cnas_status noop_strategy_create(const cnas_params *p, cnas_search_env *env, void **self,
+                                        cnas_error *err)
+{
+    (void)p, (void)env, (void)err;
+    *self = NULL;
+    return CNAS_OK;
+}
+static cnas_status noop_run(void *self, cnas_error *err)
+{
+    (void)self, (void)err;
+    return CNAS_OK;
+}
+static cnas_status noop_save(void *self, cnas_ckpt *ck, cnas_error *err)
+{
+    (void)self, (void)ck, (void)err;
+    return CNAS_OK;
+}
+static const cnas_strategy_vtable strategy_vt = {
+    .size = offsetof(cnas_strategy_vtable, load), .create = noop_strategy_create,
+    .destroy = noop_close, .run = noop_run, .save = noop_save};
+#endif
+
 #ifdef BREAK_UNRESOLVED
 /* Defined nowhere: dlopen(RTLD_NOW) must fail and say why. */
 extern int cnas_test_symbol_defined_nowhere(void);
@@ -50,6 +93,13 @@ __attribute__((unused)) static const cnas_component components[] = {
     {sizeof(cnas_component), CNAS_KIND_DATASET, "broken_data", "a dataset", KEYS, VT},
 #ifdef BREAK_DUPLICATE
     {sizeof(cnas_component), CNAS_KIND_DATASET, "broken_data", "the same name again", NULL, 0, &vt},
+#endif
+#ifdef BREAK_SPACE_NO_FORWARD
+    {sizeof(cnas_component), CNAS_KIND_SPACE, "broken_space", "no forward", NULL, 0, &space_vt},
+#endif
+#ifdef BREAK_STRATEGY_SHORT
+    {sizeof(cnas_component), CNAS_KIND_STRATEGY, "broken_strategy", "a vtable too small", NULL, 0,
+     &strategy_vt},
 #endif
 };
 

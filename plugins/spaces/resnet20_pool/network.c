@@ -278,6 +278,9 @@ static cnas_status path_flops(rp_space *s, const int *pos, int64_t *flops, cnas_
             memcpy(shape, out, sizeof shape);
             k++;
         }
+        if (!CNAS_VT_HAS(l->vt, flops)) /* optional in an op */
+            return cnas_error_set(err, CNAS_ERR_UNSUPPORTED, RP_NAME ": FLOPs: layer %d's op "
+                                  "does not count its multiply-adds", c);
         if ((part = l->vt->flops(l->self, shape, out)) < 0)
             goto bad;
         f += part;

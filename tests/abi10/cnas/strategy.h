@@ -1,0 +1,130 @@
+/* cnas/strategy.h — the search strategy component contract and the host services
+ * a strategy runs on.
+ *
+ * A strategy owns its architecture parameters and its search loop. The host hands
+ * it a cnas_search_env: the search space (a supernet already built, and a way to
+ * build more), batches from the data pipeline, evaluation, metrics, logging,
+ * checkpoint cadence and the stop flag. A strategy saves and restores its own
+ * state through checkpoint records, so a resumed search equals an uninterrupted
+ * one, and it reports its result — one architecture or a ranked list — through
+ * env->report(). */
+#ifndef CNAS_STRATEGY_H
+#define CNAS_STRATEGY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cnas/arch.h>
+#include <cnas/checkpoint.h>
+#include <cnas/graph.h>
+#include <cnas/params.h>
+#include <cnas/space.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum cnas_data_stream {
+    CNAS_STREAM_TRAIN = 0,     /* the weight-training split, one pass per epoch */
+    CNAS_STREAM_VAL = 1,       /* the validation split, one pass per call sequence */
+    CNAS_STREAM_VAL_CYCLE = 2, /* validation batches forever, reshuffled at each wrap (DARTS' α batches) */
+    CNAS_STREAM_TEST = 3,
+} cnas_data_stream;
+
+typedef enum cnas_log_level {
+    CNAS_LOG_ERROR = 0,
+    CNAS_LOG_WARN = 1,
+    CNAS_LOG_INFO = 2,
+    CNAS_LOG_DEBUG = 3,
+} cnas_log_level;
+
+/* A weight-training recipe read from [train] (the paper's defaults unless set). */
+typedef struct cnas_train_settings {
+    uint32_t size;
+    int32_t epochs;
+    int32_t batch_size;
+    float lr, lr_min;
+    int32_t lr_schedule;        /* cnas_schedule_kind */
+    float momentum;
+    bool nesterov;
+    float weight_decay;
+    float grad_clip;            /* 0 = off */
+    float auxiliary_weight;
+    float drop_path;
+    float label_smoothing;
+} cnas_train_settings;
+
+/* Builds logits for a batch x; used by evaluation. */
+typedef cnas_tensor *(*cnas_logits_fn)(cnas_graph *g, cnas_tensor *x, void *ctx);
+
+typedef struct cnas_search_env cnas_search_env;
+
+struct cnas_search_env {
+    uint32_t size;                      /* sizeof(cnas_search_env) as the host built it */
+
+    /* The space: its component vtable and a supernet built from [space]. */
+    const cnas_space_vtable *space_vt;
+    void *space;
+    int32_t in_channels, in_height, in_width, num_classes;
+    const cnas_train_settings *train;
+    uint64_t seed;
+    const char *run_dir;
+
+    /* Another supernet instance of the same space (balanced mixture, K-shot); destroy
+     * it with space_vt->destroy. init_stream names the RNG stream for its weights. */
+    cnas_status (*create_supernet)(cnas_search_env *env, const char *init_stream, void **space,
+                                   cnas_error *err);
+
+    /* Data. Epoch e starts with begin_epoch(e); next_batch creates x [B, C, H, W] in g
+     * and points *labels at B labels (valid until the next call on that stream);
+     * returns 1 for a batch, 0 when a TRAIN / VAL / TEST pass has ended. */
+    cnas_status (*begin_epoch)(cnas_search_env *env, int64_t epoch, cnas_error *err);
+    int (*next_batch)(cnas_search_env *env, cnas_data_stream s, cnas_graph *g, cnas_tensor **x,
+                      const int32_t **labels, cnas_error *err);
+    int64_t (*batches_per_epoch)(cnas_search_env *env, cnas_data_stream s);
+    /* Loss and top-1 accuracy of fn over a whole split, no tape, training off. */
+    cnas_status (*evaluate)(cnas_search_env *env, cnas_data_stream s, cnas_logits_fn fn,
+                            void *ctx, double *loss, double *accuracy, cnas_error *err);
+
+    /* Observability. */
+    void (*log)(cnas_search_env *env, cnas_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+    /* A named value at a step (written to metrics.jsonl / .csv at end_step / end_epoch). */
+    void (*metric)(cnas_search_env *env, const char *name, double value);
+    void (*end_step)(cnas_search_env *env, int64_t epoch, int64_t step);
+    void (*end_epoch)(cnas_search_env *env, int64_t epoch);
+    /* Append a line of text to a named file in the run directory (alpha history, ...). */
+    cnas_status (*append)(cnas_search_env *env, const char *file, const char *text,
+                          cnas_error *err);
+
+    /* Checkpoints: call at every step boundary with the position reached; the host
+     * decides whether it is time, and if so calls the strategy's save() and writes
+     * the checkpoint atomically. */
+    cnas_status (*checkpoint_point)(cnas_search_env *env, int64_t epoch, int64_t step,
+                                    bool epoch_end, cnas_error *err);
+    bool (*stop_requested)(cnas_search_env *env);
+
+    /* Results: rank 0 is the answer; score is the strategy's own (e.g. val accuracy). */
+    cnas_status (*report)(cnas_search_env *env, int rank, const cnas_arch *arch, double score,
+                          cnas_error *err);
+
+    void *host;                         /* the host's private state */
+};
+
+typedef struct cnas_strategy_vtable {
+    uint32_t size;  /* sizeof(cnas_strategy_vtable) as the plugin was built */
+    cnas_status (*create)(const cnas_params *p, cnas_search_env *env, void **self,
+                          cnas_error *err);
+    void (*destroy)(void *self);
+    /* Run (or, after load, continue) the search to the end or until stop_requested. */
+    cnas_status (*run)(void *self, cnas_error *err);
+    /* Everything needed to continue: its parameters, optimizer states, RNG streams,
+     * position and supernet weights it owns beyond env->space. */
+    cnas_status (*save)(void *self, cnas_ckpt *ck, cnas_error *err);
+    cnas_status (*load)(void *self, const cnas_ckpt *ck, cnas_error *err);
+} cnas_strategy_vtable;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
