@@ -10,9 +10,11 @@ static void set_flags(cnas_tensor *const *t, int n, bool on)
         cnas_tensor_set_requires_grad(t[i], on);
 }
 
-cnas_status cnas_grad_pass(cnas_graph *g, cnas_loss_closure f, void *ctx, cnas_tensor *const *on,
-                           int n_on, cnas_tensor *const *off, int n_off, float *loss,
-                           cnas_error *err)
+/* dense: every tensor of `on` leaves with a gradient buffer (zero where no path
+ * reached it), for the finite-difference helpers below that read them as vectors. */
+static cnas_status grad_pass(cnas_graph *g, cnas_loss_closure f, void *ctx, cnas_tensor *const *on,
+                             int n_on, cnas_tensor *const *off, int n_off, float *loss, bool dense,
+                             cnas_error *err)
 {
     set_flags(off, n_off, false);
     set_flags(on, n_on, true);
@@ -32,14 +34,23 @@ cnas_status cnas_grad_pass(cnas_graph *g, cnas_loss_closure f, void *ctx, cnas_t
     }
     if (loss)
         *loss = l->data[0];
-    /* Gradients of `on` that no path reached are still defined: zero. */
-    for (int i = 0; i < n_on; i++)
+    for (int i = 0; dense && i < n_on; i++)
         if (!cnas_tensor_grad_buffer(on[i])) {
             cnas_graph_reset(g);
             return cnas_error_set(err, CNAS_ERR_NOMEM, "gradient pass: out of memory");
         }
     cnas_graph_reset(g);
     return CNAS_OK;
+}
+
+/* PyTorch 1.x semantics: a tensor no pass has ever reached keeps no gradient (the
+ * optimizers skip it); once reached, its buffer stays and is zeroed before each pass,
+ * so SGD keeps applying momentum and weight decay to it (optim_state.c). */
+cnas_status cnas_grad_pass(cnas_graph *g, cnas_loss_closure f, void *ctx, cnas_tensor *const *on,
+                           int n_on, cnas_tensor *const *off, int n_off, float *loss,
+                           cnas_error *err)
+{
+    return grad_pass(g, f, ctx, on, n_on, off, n_off, loss, false, err);
 }
 
 /* Total element count and a flat float32 backup of a tensor list. */
@@ -95,12 +106,12 @@ cnas_status cnas_fd_mixed_grad(cnas_graph *g, cnas_loss_closure f, void *ctx,
         return cnas_error_set(err, CNAS_ERR_NOMEM, "fd_mixed_grad: out of memory");
     cnas_status s;
     axpy_from(perturb, n_perturb, base, eps, v);
-    s = cnas_grad_pass(g, f, ctx, target, n_target, perturb, n_perturb, NULL, err);
+    s = grad_pass(g, f, ctx, target, n_target, perturb, n_perturb, NULL, true, err);
     if (!s) {
         for (int i = 0; i < n_target; i++)
             memcpy(out[i], target[i]->grad, cnas_tensor_bytes(target[i]));
         axpy_from(perturb, n_perturb, base, -eps, v);
-        s = cnas_grad_pass(g, f, ctx, target, n_target, perturb, n_perturb, NULL, err);
+        s = grad_pass(g, f, ctx, target, n_target, perturb, n_perturb, NULL, true, err);
     }
     if (!s) {
         /* The perturbation actually applied, in float32, is (x+εv) - (x-εv); using 2ε
@@ -156,7 +167,7 @@ cnas_status cnas_unrolled_alpha_grad(cnas_graph *g, const cnas_unrolled_args *a,
     }
 
     /* 1. w' = w - η(μ·m + ∇w L_train + λw). */
-    s = cnas_grad_pass(g, a->train_loss, a->train_ctx, a->w, a->n_w, a->alpha, a->n_alpha, NULL,
+    s = grad_pass(g, a->train_loss, a->train_ctx, a->w, a->n_w, a->alpha, a->n_alpha, NULL, true,
                        err);
     if (s)
         goto out;
@@ -177,7 +188,7 @@ cnas_status cnas_unrolled_alpha_grad(cnas_graph *g, const cnas_unrolled_args *a,
     }
     memcpy(both, a->w, (size_t)a->n_w * sizeof *both);
     memcpy(both + a->n_w, a->alpha, (size_t)a->n_alpha * sizeof *both);
-    s = cnas_grad_pass(g, a->val_loss, a->val_ctx, both, a->n_w + a->n_alpha, NULL, 0, val_loss,
+    s = grad_pass(g, a->val_loss, a->val_ctx, both, a->n_w + a->n_alpha, NULL, 0, val_loss, true,
                        err);
     free(both);
     if (s)

@@ -747,6 +747,7 @@ cnas_status cnas_run(const cnas_run_spec *spec, cnas_run_result *result, cnas_er
     appended_slot(&h, "steps.csv");
     appended_slot(&h, "epochs.jsonl");
     appended_slot(&h, "epochs.csv");
+    appended_slot(&h, "ranking.tsv"); /* results reported before a stop are written again */
     snprintf(h.ckpt_path, sizeof h.ckpt_path, "%s/checkpoint.ckpt", spec->run_dir);
 
     env->size = sizeof *env;

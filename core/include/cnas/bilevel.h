@@ -28,7 +28,12 @@ typedef cnas_tensor *(*cnas_loss_closure)(cnas_graph *g, void *ctx);
 
 /* One forward + backward of f with gradients flowing to `on` only: sets
  * CNAS_T_REQUIRES_GRAD on `on`, clears it on `off`, zeroes the gradients of `on`,
- * runs, and resets g. *loss (optional) receives the loss value. */
+ * runs, and resets g. *loss (optional) receives the loss value.
+ * PyTorch 1.x semantics: a tensor of `on` that no pass has ever reached keeps no
+ * gradient buffer (grad NULL: optimizers skip it, a single-path strategy does not
+ * move ops it never sampled); once reached, its buffer stays and is zeroed before
+ * each pass, so momentum and weight decay keep acting on it. Checkpoints record which
+ * tensors have a buffer (cnas_optim_save). */
 cnas_status cnas_grad_pass(cnas_graph *g, cnas_loss_closure f, void *ctx, cnas_tensor *const *on,
                            int n_on, cnas_tensor *const *off, int n_off, float *loss,
                            cnas_error *err);

@@ -10,7 +10,8 @@
  * top-1 counting, single-path forwards and losses.
  *
  * docs/strategies.md walks through a complete strategy built on the kit;
- * examples/plugins/random_search is one in about 150 lines. */
+ * examples/plugins/random_search is a complete one (random search with weight
+ * sharing, exactly resumable in training and in its evaluation phase). */
 #ifndef CNAS_KIT_H
 #define CNAS_KIT_H
 

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Search strategies end to end through the cnas binary: random search with weight sharing
+# (examples/plugins/random_search, built in as random_search) on the DARTS cell and on the
+# ResNet20 pooling space: its outputs, deterministic runs, and exact resume after kill -9
+# mid-epoch in the supernet training and during the evaluation of the candidates, and after
+# Ctrl-C during the evaluation.
+# Usage: strategies.sh CNAS_BINARY PLUGIN_DIR EXAMPLES_DIR
+set -u
+cnas=$1
+plugins=$2
+examples=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+pass=0
+fail=0
+
+check() { # name expected_code actual_code [output pattern] [output]
+    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
+    if [ "$got" != "$want" ]; then
+        echo "FAIL $name: exit $got, expected $want"; echo "$out" | head -5; fail=$((fail + 1)); return
+    fi
+    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
+        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | head -5; fail=$((fail + 1)); return
+    fi
+    echo "ok   $name"; pass=$((pass + 1))
+}
+
+# The files a resumed run must reproduce byte for byte.
+OUTPUTS="arch.txt ranking.tsv steps.csv epochs.csv"
+same_outputs() { # label reference_run run
+    for f in $OUTPUTS; do
+        cmp -s "runs/$2/$f" "runs/$3/$f"
+        local code=$?
+        check "$1: $f equals the uninterrupted run's" 0 $code
+        [ $code -eq 0 ] || diff "runs/$2/$f" "runs/$3/$f" | head -4 | cut -c1-160
+    done
+}
+
+search() { # run_name config [--set ...]: a quiet search into runs/RUN_NAME
+    local name=$1 ini=$2
+    shift 2
+    "$cnas" -q search "$ini" --set run.out_dir=runs --set run.name="$name" "$@"
+}
+
+# ranking.tsv: a header and one row per candidate, ranks 0.. in order, accuracy not
+# increasing, and arch.txt is the rank-0 architecture.
+ranking_ok() { # run candidates
+    local r=runs/$1
+    [ "$(wc -l <"$r/ranking.tsv")" -eq $(($2 + 1)) ] &&
+        head -1 "$r/ranking.tsv" | grep -q "^rank	score	accuracy	flops	params	arch$" &&
+        awk -F'\t' 'NR > 1 { if ($1 != NR - 2 || (NR > 2 && $3 > prev) || $2 != $3) bad = 1; prev = $3 }
+                    END { exit bad }' "$r/ranking.tsv" &&
+        [ "$(cat "$r/arch.txt")" = "$(awk -F'\t' 'NR == 2 { print $6 }' "$r/ranking.tsv")" ]
+}
+
+# Interrupt a search once `ready` holds (polled), then resume it; the resumed run logs
+# where it went on. kill -9 leaves the last periodic checkpoint; Ctrl-C (INT) makes the run
+# write one where it stops and exit 1.
+interrupt_resume() { # label run_name signal ready_test config [--set ...]
+    local label=$1 name=$2 sig=$3 ready=$4 ini=$5
+    shift 5
+    # Not through search(): $! must be cnas itself, not a subshell running it.
+    "$cnas" -q search "$ini" --set run.out_dir=runs --set run.name="$name" "$@" >"$name.out" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 1500); do eval "$ready" && break; sleep 0.02; done
+    kill "-$sig" $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    local code=$? what="kill -9"
+    if [ "$sig" = INT ]; then
+        what=Ctrl-C
+        check "$label: Ctrl-C stops the search with exit 1" 1 $code "continue with: cnas resume runs/$name" \
+            "$(cat "$name.out")"
+    fi
+    [ -f "runs/$name/checkpoint.ckpt" ] && [ ! -f "runs/$name/arch.txt" ]
+    check "$label: $what landed after a checkpoint and before the end" 0 $?
+    "$cnas" -q resume "runs/$name" >/dev/null 2>&1
+    check "$label: resume after $what finishes" 0 $?
+    resumed=$(grep -o "random: resuming at .*" "runs/$name/log.txt" | head -1)
+    echo "     ($resumed)"
+}
+
+t0=$SECONDS
+out=$("$cnas" plugins 2>&1)
+check "plugins lists the built-in random_search" 0 $? "strategy: random$" "$out"
+grep -qF "$plugins/strategies/random/random_search.so" <<<"$out"
+check "random_search is loaded from the build's plugin directory" 0 $?
+out=$("$cnas" describe random 2>&1)
+check "describe random shows its keys" 0 $? "eval_bn +choice +default batch, one of running\|batch\|recalibrate" "$out"
+
+# ---- the DARTS cell: 8 steps per epoch, 2 epochs, 16 candidates on the validation split ----
+cp "$examples/darts-synthetic.ini" darts.ini
+D=(--set strategy.use=random --set strategy.candidates=16 --set train.epochs=2
+   --set dataset.n_train=512 --set checkpoint.every_steps=1)
+out=$(search d1 darts.ini "${D[@]}" 2>&1)
+check "darts_cell: a random search runs to the end" 0 $? "architecture: Genotype\(normal=" "$out"
+ranking_ok d1 16
+check "darts_cell: arch.txt and ranking.tsv with one row per candidate, best first" 0 $?
+search d2 darts.ini "${D[@]}" >/dev/null 2>&1
+check "darts_cell: a second run finishes" 0 $?
+same_outputs "darts_cell: deterministic" d1 d2
+# Killed mid-epoch in the supernet training: every step samples another path, so the step
+# the kill lands in leaves out ops that earlier steps trained; their momentum and gradient
+# buffers come back from the checkpoint (cnas_optim_save records which weights have one).
+interrupt_resume "darts_cell, training" dk 9 '[ -f runs/dk/checkpoint.ckpt ]' darts.ini "${D[@]}"
+[[ $resumed =~ ^random:\ resuming\ at\ epoch\ [01]\ step\ [1-7], ]]
+check "darts_cell: the kill landed mid-epoch" 0 $?
+same_outputs "darts_cell, killed in training" d1 dk
+# Killed while the candidates are evaluated: the resumed run goes on with the next one.
+interrupt_resume "darts_cell, evaluation" de 9 'grep -q "random: candidate 3/" runs/de/log.txt 2>/dev/null' \
+    darts.ini "${D[@]}"
+[[ $resumed =~ ^random:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|1[0-5])\ of\ 16 ]]
+check "darts_cell: the kill landed during the evaluation" 0 $?
+same_outputs "darts_cell, killed in evaluation" d1 de
+
+# ---- the ResNet20 pooling space: 32 steps per epoch; candidates on validation batches
+# with recalibrated batch norm (the cycling streams' positions matter on resume) ----------
+cat > pool.ini <<'INI'
+[run]
+name = pool
+out_dir = runs
+threads = 2
+[dataset]
+use = synthetic
+classes = 4
+n_train = 1024
+n_test = 64
+size = 16
+[data]
+augment_val = false
+[space]
+use = resnet20_pool
+channels = 4,4,4,8,8,8
+pools = 2
+[strategy]
+use = random
+candidates = 40
+eval_bn = recalibrate
+recalibrate_batches = 4
+eval_batches = 3
+[train]
+epochs = 2
+batch_size = 16
+lr = 0.1
+weight_decay = 0
+grad_clip = 0
+[checkpoint]
+every_steps = 1
+INI
+out=$(search p1 pool.ini 2>&1)
+check "resnet20_pool: a random search runs to the end" 0 $? "architecture: \[[0-9],[0-9],[0-9]\]" "$out"
+ranking_ok p1 40
+check "resnet20_pool: arch.txt and ranking.tsv with one row per candidate, best first" 0 $?
+search p2 pool.ini >/dev/null 2>&1
+check "resnet20_pool: a second run finishes" 0 $?
+same_outputs "resnet20_pool: deterministic" p1 p2
+interrupt_resume "resnet20_pool, training" pk 9 '[ -f runs/pk/checkpoint.ckpt ]' pool.ini
+[[ $resumed =~ ^random:\ resuming\ at\ epoch\ [01]\ step\ ([1-9]|[12][0-9]|3[01]), ]]
+check "resnet20_pool: the kill landed mid-epoch" 0 $?
+same_outputs "resnet20_pool, killed in training" p1 pk
+interrupt_resume "resnet20_pool, evaluation" pe 9 'grep -q "random: candidate 3/" runs/pe/log.txt 2>/dev/null' \
+    pool.ini
+[[ $resumed =~ ^random:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|[1-3][0-9])\ of\ 40 ]]
+check "resnet20_pool: the kill landed during the evaluation" 0 $?
+same_outputs "resnet20_pool, killed in evaluation" p1 pe
+interrupt_resume "resnet20_pool, Ctrl-C" pc INT 'grep -q "random: candidate 3/" runs/pc/log.txt 2>/dev/null' \
+    pool.ini
+[[ $resumed =~ ^random:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|[1-3][0-9])\ of\ 40 ]]
+check "resnet20_pool: Ctrl-C stopped the evaluation after a candidate" 0 $?
+same_outputs "resnet20_pool, Ctrl-C in evaluation" p1 pc
+
+echo "$pass passed, $fail failed ($((SECONDS - t0)) s)"
+[ "$fail" -eq 0 ]
