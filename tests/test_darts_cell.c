@@ -444,11 +444,66 @@ START_TEST(test_candidate_costs_add_up_to_the_network_cost)
     ck_assert_int_eq(f2 - f1, cf_sep - cf_dil);
     ck_assert_int_eq(cf_none, 0);
     ck_assert_int_eq(cp_none, 0);
-    /* C = 16: dil_conv_3x3 holds a 16x1x3x3 depthwise and a 16x16 pointwise kernel. */
-    ck_assert_int_eq(cp_dil, 16 * 9 + 16 * 16);
+    ck_assert_int_eq(p2 - p1, cp_sep - cp_dil);
+    /* C = 16: dil_conv_3x3 holds a 16x1x3x3 depthwise and a 16x16 pointwise kernel and
+     * an affine batch norm of 16 channels. */
+    ck_assert_int_eq(cp_dil, 16 * 9 + 16 * 16 + 2 * 16);
     ck_assert_int_eq(fx.vt->candidate_cost(sup, n, 0, &cf_dil, &cp_dil, &err), CNAS_ERR_INVALID);
     cnas_arch_free(a);
     fx.vt->destroy(sup);
+    fx_teardown();
+}
+END_TEST
+
+
+/* SETN's evaluator on the DARTS space samples genotypes from learned weights: every
+ * draw is a valid genotype, the log-probability it reports is log_prob's, and the
+ * draws follow those probabilities. */
+START_TEST(test_weighted_samples_are_valid_genotypes_drawn_with_their_log_probability)
+{
+    fx_setup(4, (const char *[]){"init_channels=2", "layers=3", "nodes=2",
+                                  "candidates=none,skip_connect,sep_conv_3x3"});
+    cnas_error err;
+    void *s = fx_build(CNAS_SPACE_SUPERNET, NULL, 1, 8, 4, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    ck_assert(CNAS_VT_HAS(fx.vt, sample_weighted) && CNAS_VT_HAS(fx.vt, log_prob));
+    const cnas_choice_point *pts;
+    int n = fx.vt->choice_points(s, &pts);
+    float *store = malloc((size_t)n * 3 * sizeof *store);
+    const float **probs = malloc((size_t)n * sizeof *probs);
+    for (int p = 0; p < n; p++) {
+        /* Edges from input 0 are unlikely (mostly none); skip beats sep_conv 3:1. */
+        float none = pts[p].local_index == 0 || pts[p].local_index == 2 ? 0.8f : 0.2f;
+        store[3 * p] = none;
+        store[3 * p + 1] = 0.75f * (1 - none);
+        store[3 * p + 2] = 0.25f * (1 - none);
+        probs[p] = store + 3 * p;
+    }
+    cnas_rng rng;
+    cnas_rng_init(&rng, 9, "test");
+    cnas_arch *first = cnas_arch_new(n, &err), *a = cnas_arch_new(n, &err);
+    double lp_first, lp, check;
+    ck_assert_int_eq(fx.vt->sample_weighted(s, probs, &rng, first, &lp_first, &err), CNAS_OK);
+    ck_assert_int_eq(fx.vt->log_prob(s, probs, first, &check, &err), CNAS_OK);
+    ck_assert(fabs(check - lp_first) < 1e-9);
+    int hits = 0, draws = 4000;
+    char text[4096];
+    for (int i = 0; i < draws; i++) {
+        ck_assert_int_eq(fx.vt->sample_weighted(s, probs, &rng, a, &lp, &err), CNAS_OK);
+        ck_assert_msg(fx.vt->format(s, a, text, sizeof text, &err) == CNAS_OK, "%s", err.msg);
+        ck_assert(strstr(text, "'none'") == NULL);
+        ck_assert_int_eq(fx.vt->log_prob(s, probs, a, &check, &err), CNAS_OK);
+        ck_assert(fabs(check - lp) < 1e-9);
+        hits += cnas_arch_equal(a, first);
+    }
+    double expect = exp(lp_first) * draws, sd = sqrt(expect * (1 - exp(lp_first)));
+    ck_assert_msg(fabs(hits - expect) < 4 * sd + 1, "%d hits, expected %.1f (sd %.1f)", hits,
+                  expect, sd);
+    cnas_arch_free(first);
+    cnas_arch_free(a);
+    free(store);
+    free(probs);
+    fx.vt->destroy(s);
     fx_teardown();
 }
 END_TEST
@@ -470,6 +525,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_network_runs_with_auxiliary_head_and_drop_path);
     tcase_add_test(tc, test_drawings_and_json_are_written);
     tcase_add_test(tc, test_candidate_costs_add_up_to_the_network_cost);
+    tcase_add_test(tc, test_weighted_samples_are_valid_genotypes_drawn_with_their_log_probability);
     suite_add_tcase(s, tc);
     return s;
 }

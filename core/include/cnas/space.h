@@ -134,11 +134,22 @@ typedef struct cnas_space_vtable {
     /* ---- appended in ABI 1.1 (optional: check with CNAS_VT_HAS) ------------------- */
 
     /* Multiply-accumulates per input and parameters of candidate c of choice point p
-     * at its position (its channels, stride and input size), without building a
-     * network: resource terms and FLOPs-bounded search. CNAS_ERR_UNSUPPORTED where a
+     * at its position (its channels, stride and input size) as a stand-alone network
+     * holds it, without building a network (so swapping candidates changes cost() by
+     * the difference): resource terms and FLOPs-bounded search. CNAS_ERR_UNSUPPORTED where a
      * candidate's cost depends on the other choices (it is not separable). */
     cnas_status (*candidate_cost)(void *self, int point, int candidate, int64_t *flops,
                                   int64_t *params, cnas_error *err);
+    /* A random valid architecture drawn from per-point weights (probs as for derive)
+     * under the space's own rule (DARTS cell: each node's two inputs without
+     * replacement, each edge's op from its non-none weights), and its log-probability
+     * (log_prob may be NULL): sampling candidates from a learned distribution
+     * (SETN's evaluator). */
+    cnas_status (*sample_weighted)(void *self, const float *const *probs, cnas_rng *rng,
+                                   cnas_arch *out, double *log_prob, cnas_error *err);
+    /* log p(a) under the rule of sample_weighted: ranking candidates by likelihood. */
+    cnas_status (*log_prob)(void *self, const float *const *probs, const cnas_arch *a,
+                            double *out, cnas_error *err);
 } cnas_space_vtable;
 
 #ifdef __cplusplus

@@ -90,6 +90,12 @@ cnas_status dc_cost(void *self, const cnas_arch *a, int64_t *flops, int64_t *par
 cnas_status dc_candidate_cost(void *self, int point, int candidate, int64_t *flops,
                               int64_t *params, cnas_error *err);
 
+/* weighted.c */
+cnas_status dc_sample_weighted(void *self, const float *const *probs, cnas_rng *rng,
+                               cnas_arch *out, double *log_prob, cnas_error *err);
+cnas_status dc_log_prob(void *self, const float *const *probs, const cnas_arch *a, double *out,
+                        cnas_error *err);
+
 /* genotype.c */
 cnas_status dc_derive(void *self, const float *const *probs, cnas_arch *out, cnas_error *err);
 cnas_status dc_format(void *self, const cnas_arch *a, char *buf, size_t n, cnas_error *err);

@@ -666,8 +666,9 @@ cnas_status dc_cost(void *self, const cnas_arch *a, int64_t *flops, int64_t *par
     return CNAS_OK;
 }
 
-/* The cost of one candidate at its position: the op as this instance holds it (in a
- * supernet, the search-mode op: batch norms without affine parameters). */
+/* The cost of one candidate at its position, as a stand-alone network holds it
+ * (affine batch norms, no batch norm after pools): swapping candidates in a network
+ * changes cost() by exactly the difference of their candidate costs. */
 cnas_status dc_candidate_cost(void *self, int point, int candidate, int64_t *flops,
                               int64_t *params, cnas_error *err)
 {
@@ -676,29 +677,27 @@ cnas_status dc_candidate_cost(void *self, int point, int candidate, int64_t *flo
         return cnas_error_set(err, CNAS_ERR_INVALID, "darts_cell: candidate %d of choice point "
                               "%d; the space has %d points of %d candidates", candidate, point,
                               s->n_points, s->n_cand);
-    for (int ci = 0; ci < s->layers; ci++) {
-        dc_cell *c = &s->cells[ci];
-        for (int e = 0; e < s->n_edges; e++) {
-            dc_edge *ed = &c->edges[e];
-            if (ed->point != point)
-                continue;
-            dc_op *op = &ed->ops[candidate];
-            *flops = *params = 0;
-            if (candidate == s->none_idx)
-                return CNAS_OK;
-            if (!op->vt)
-                return cnas_error_set(err, CNAS_ERR_UNSUPPORTED, "darts_cell: %s of %s is not "
-                                      "part of this network", s->cand_names[candidate],
-                                      s->point_names[point]);
-            int h = ed->from < 2 ? c->h_in : c->h_out, w = ed->from < 2 ? c->w_in : c->w_out;
-            *flops = op_flops(op, c->C, h, w);
-            cnas_named_tensor buf[64];
-            int k = op->vt->tensors(op->self, buf, 64);
-            for (int i = 0; i < k && i < 64; i++)
-                if (buf[i].role == CNAS_ROLE_PARAM)
-                    *params += buf[i].tensor->numel;
-            return CNAS_OK;
-        }
-    }
-    return cnas_error_set(err, CNAS_ERR_INVALID, "darts_cell: no edge for choice point %d", point);
+    int ci = point / s->n_edges, e = point % s->n_edges;
+    dc_cell *c = &s->cells[ci];
+    dc_edge *ed = &c->edges[e];
+    *flops = *params = 0;
+    if (candidate == s->none_idx)
+        return CNAS_OK;
+    /* A throwaway instance of the network's op (weights never used). */
+    cnas_rng rng;
+    cnas_rng_init(&rng, 0, "cost");
+    dc_op op = {0};
+    cnas_status st = make_op(s, &op, s->cand_names[candidate], c->C, c->C, ed->stride, 1, 0,
+                             &rng, s->point_names[point], err);
+    if (st)
+        return st;
+    int h = ed->from < 2 ? c->h_in : c->h_out, w = ed->from < 2 ? c->w_in : c->w_out;
+    *flops = op_flops(&op, c->C, h, w);
+    cnas_named_tensor buf[64];
+    int k = op.vt->tensors(op.self, buf, 64);
+    for (int i = 0; i < k && i < 64; i++)
+        if (buf[i].role == CNAS_ROLE_PARAM)
+            *params += buf[i].tensor->numel;
+    free_op(&op);
+    return CNAS_OK;
 }

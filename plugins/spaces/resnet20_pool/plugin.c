@@ -15,6 +15,8 @@ static const cnas_space_vtable resnet20_pool_vtable = {
     rp_derive, rp_format, rp_parse, rp_write_json, rp_write_dot, rp_sample, rp_enumerate_count,
     rp_enumerate, rp_cost,
     NULL, /* candidate_cost: a pool's cost depends on the other placements (not separable) */
+    NULL, /* sample_weighted, log_prob: enumerate instead (36 configurations) */
+    NULL,
 };
 
 static const cnas_component resnet20_pool_components[] = {
