@@ -1187,6 +1187,501 @@ START_TEST(test_drawing_and_json_are_written)
 }
 END_TEST
 
+/* ---- smaller cells: the key `nodes` ------------------------------------------------------ */
+
+/* The JSON of architecture a into buf. */
+static void json_of(void *s, const cnas_arch *a, char *buf, size_t n)
+{
+    char path[] = "/tmp/cnas-nb201-json-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w+");
+    cnas_error err;
+    ck_assert_msg(fx.vt->write_json(s, a, f, &err) == CNAS_OK, "%s", err.msg);
+    rewind(f);
+    size_t len = fread(buf, 1, n - 1, f);
+    buf[len] = '\0';
+    fclose(f);
+    unlink(path);
+}
+
+static int count_str(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+START_TEST(test_nodes_key_is_checked_against_its_range)
+{
+    load_plugins();
+    cnas_params *p = NULL;
+    cnas_error err;
+    const char *keys[1] = {"nodes"};
+    const char *bad[2] = {"1", "5"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_ne(cnas_params_resolve(fx.comp->params, (int)fx.comp->n_params,
+                                             fx.comp->name, keys, &bad[i], 1, &p, &err),
+                         CNAS_OK);
+        ck_assert_msg(strstr(err.msg, "nodes"), "%s", err.msg);
+    }
+    /* The default is the benchmark's cell. */
+    fx_setup(1, (const char *[]){"cells_per_stage=1"});
+    ck_assert_int_eq(cnas_params_int(fx.params, "nodes"), 4);
+    fx_teardown();
+}
+END_TEST
+
+/* SETN's sanity space: 3 nodes (edges 1<-0, 2<-0, 2<-1) of 3 candidates, 3^3 = 27 cells. */
+START_TEST(test_three_node_cells_enumerate_27_architectures_in_gen_all_order)
+{
+    fx_setup(3, (const char *[]){"nodes=3", "candidates=none,skip_connect,nor_conv_3x3",
+                                 "cells_per_stage=1"});
+    void *s = build(CNAS_SPACE_SUPERNET, NULL, 8, 10);
+    const cnas_choice_point *p;
+    int n = fx.vt->choice_points(s, &p);
+    ck_assert_int_eq(n, 3 * 3);
+    int to[3] = {1, 2, 2}, from[3] = {0, 0, 1};
+    for (int c = 0; c < 3; c++)
+        for (int e = 0; e < 3; e++) {
+            const cnas_choice_point *q = &p[c * 3 + e];
+            ck_assert_int_eq(q->node_to, to[e]);
+            ck_assert_int_eq(q->node_from, from[e]);
+            ck_assert_int_eq(q->local_index, e);
+            ck_assert_int_eq(q->instance, c);
+            ck_assert_str_eq(q->share_key, "cell");
+            ck_assert_int_eq(q->n_candidates, 3);
+        }
+    ck_assert_str_eq(p[8].name, "cell2.2<-1");
+    ck_assert_int_eq(fx.vt->enumerate_count(s), 27);
+    /* index = 9·op(1<-0) + 3·op(2<-0) + op(2<-1); none 0, skip_connect 1, nor_conv_3x3 2 */
+    static const struct {
+        int64_t index;
+        const char *text;
+    } cases[] = {
+        {0, "|none~0|+|none~0|none~1|"},
+        {1, "|none~0|+|none~0|skip_connect~1|"},
+        {3, "|none~0|+|skip_connect~0|none~1|"},
+        {9, "|skip_connect~0|+|none~0|none~1|"},
+        {13, "|skip_connect~0|+|skip_connect~0|skip_connect~1|"},      /* 9 + 3 + 1 */
+        {17, "|skip_connect~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"},      /* 9 + 6 + 2 */
+        {23, "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|"},      /* 18 + 3 + 2 */
+        {26, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"},
+    };
+    cnas_error err;
+    cnas_arch *a = cnas_arch_new(n, &err);
+    char text[256], json[2048];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_int_eq(fx.vt->enumerate(s, cases[i].index, a, &err), CNAS_OK);
+        format(s, a, text, sizeof text);
+        ck_assert_str_eq(text, cases[i].text);
+        cnas_arch *b = parse(s, cases[i].text);
+        ck_assert(cnas_arch_equal(a, b));
+        /* The JSON gives the generation index back, and no benchmark index. */
+        json_of(s, b, json, sizeof json);
+        char want[64];
+        snprintf(want, sizeof want, "\"index\": %lld,", (long long)cases[i].index);
+        ck_assert_msg(strstr(json, want) && strstr(json, cases[i].text), "%s", json);
+        ck_assert_ptr_null(strstr(json, "benchmark_index"));
+        ck_assert_int_eq(count_str(json, "\"from\""), 3);
+        cnas_arch_free(b);
+    }
+    /* All 27 are distinct valid cells, every cell alike. */
+    char seen[27][64];
+    for (int i = 0; i < 27; i++) {
+        ck_assert_int_eq(fx.vt->enumerate(s, i, a, &err), CNAS_OK);
+        for (int c = 1; c < 3; c++)
+            for (int e = 0; e < 3; e++)
+                ck_assert_uint_eq(a->mask[c * 3 + e], a->mask[e]);
+        format(s, a, seen[i], sizeof seen[i]);
+        for (int j = 0; j < i; j++)
+            ck_assert_str_ne(seen[i], seen[j]);
+    }
+    ck_assert_int_eq(fx.vt->enumerate(s, 27, a, &err), CNAS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "0 to 26"));
+    /* An architecture of the 4-node space's size is refused, naming the cell's size. */
+    cnas_arch *wrong = cnas_arch_new(18, &err);
+    ck_assert_int_eq(fx.vt->enumerate(s, 0, wrong, &err), CNAS_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "expected 9 (3 edges x 3 cells)"), "%s", err.msg);
+    cnas_arch_free(wrong);
+    cnas_arch_free(a);
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
+START_TEST(test_three_node_strings_round_trip_and_bad_ones_are_rejected)
+{
+    fx_setup(3, (const char *[]){"nodes=3", "init_channels=4", "cells_per_stage=2"});
+    void *s = build(CNAS_SPACE_SUPERNET, NULL, 8, 10);
+    const char *texts[] = {
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|",
+        "|none~0|+|none~0|none~1|",
+        "|skip_connect~0|+|nor_conv_1x1~0|none~1|",
+        "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|",
+    };
+    char text[256];
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        cnas_arch *a = parse(s, texts[i]);
+        ck_assert_int_eq(a->n_points, 3 * 6);
+        for (int c = 1; c < 6; c++)
+            for (int e = 0; e < 3; e++)
+                ck_assert_uint_eq(a->mask[c * 3 + e], a->mask[e]);
+        format(s, a, text, sizeof text);
+        ck_assert_str_eq(text, texts[i]);
+        cnas_arch_free(a);
+    }
+    /* 5 candidates: |conv3|+|conv3|avg| is 3·25 + 3·5 + 4 = 94. */
+    cnas_error err;
+    cnas_arch *a = cnas_arch_new(18, &err);
+    ck_assert_int_eq(fx.vt->enumerate_count(s), 125);
+    ck_assert_int_eq(fx.vt->enumerate(s, 94, a, &err), CNAS_OK);
+    format(s, a, text, sizeof text);
+    ck_assert_str_eq(text, texts[0]);
+    /* A line from a file; cells that disagree are named. */
+    char line[256];
+    snprintf(line, sizeof line, "  %s\n", texts[2]);
+    cnas_arch *b = parse(s, line), *c = parse(s, texts[2]);
+    ck_assert(cnas_arch_equal(b, c));
+    b->mask[4 * 3 + 2] = 1u << 3;
+    ck_assert_int_eq(fx.vt->format(s, b, text, sizeof text, &err), CNAS_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "cell 4 edge 2<-1") && strstr(err.msg, "'nor_conv_3x3'") &&
+                      strstr(err.msg, "cell 0 selects 'none'"), "%s", err.msg);
+    cnas_arch_free(b);
+    cnas_arch_free(c);
+    /* Same strictness and messages as the 4-node cell. */
+    expect_rejected(s, "|none~0|+|none~0|none~2|", "offset 22",
+                    "expected input 1 (node 2 takes inputs 0 to 1");
+    expect_rejected(s, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+                    "offset 24: expected the end of the text after node 2",
+                    "(a cell has nodes 1 to 2)");
+    expect_rejected(s, "|none~0|", "expected '+' after node 1", "found the end of the text");
+    expect_rejected(s, "|none~0||none~0|none~1|", "offset 8", "expected '+' after node 1");
+    expect_rejected(s, "|none~0|+|none~0|", "an op name (node 2, input 1)", NULL);
+    expect_rejected(s, "|nor_conv_5x5~0|+|none~0|none~1|", "offset 1", "not 'nor_conv_5x5'");
+    cnas_arch_free(a);
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
+START_TEST(test_benchmark_order_needs_the_four_node_cell)
+{
+    cnas_error err;
+    void *t;
+    fx_setup(3, (const char *[]){"nodes=3", "index_order=benchmark", "cells_per_stage=1"});
+    ck_assert_int_eq(try_build(CNAS_SPACE_SUPERNET, NULL, 8, 10, &t, &err), CNAS_ERR_CONFIG);
+    ck_assert_msg(strstr(err.msg, "index_order = benchmark") && strstr(err.msg, "nodes = 4") &&
+                      strstr(err.msg, "'nodes' is 3"), "%s", err.msg);
+    fx_teardown();
+    fx_setup(2, (const char *[]){"nodes=2", "index_order=benchmark"});
+    ck_assert_int_eq(try_build(CNAS_SPACE_SUPERNET, NULL, 8, 10, &t, &err), CNAS_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "'nodes' is 2"));
+    fx_teardown();
+    /* Explicit nodes = 4 is the benchmark's cell. */
+    fx_setup(3, (const char *[]){"nodes=4", "index_order=benchmark", "cells_per_stage=1"});
+    t = build(CNAS_SPACE_SUPERNET, NULL, 8, 10);
+    cnas_arch *a = cnas_arch_new(n_points(t), &err);
+    char text[512];
+    ck_assert_int_eq(fx.vt->enumerate(t, 9, a, &err), CNAS_OK);
+    format(t, a, text, sizeof text);
+    ck_assert_str_eq(text, "|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|"
+                           "nor_conv_3x3~2|");
+    cnas_arch_free(a);
+    fx.vt->destroy(t);
+    fx_teardown();
+}
+END_TEST
+
+START_TEST(test_three_node_network_has_the_hand_counted_parameters_and_flops)
+{
+    /* C = 4, N = 1, 10 classes, 3x8x8 input: the fixed layers are those of the 4-node test,
+     * 4894 parameters and 36832 MACs. The cell |nor_conv_1x1~0|+|nor_conv_3x3~0|avg_pool_3x3~1|
+     * holds per cell position one nor_conv_1x1 (C² + 2C: 24, 80, 288 at C 4, 8, 16) and one
+     * nor_conv_3x3 (9C² + 2C: 152, 592, 2336); the pool holds nothing:
+     *   parameters   4894 + (24 + 80 + 288) + (152 + 592 + 2336) = 4894 + 392 + 3080 = 8366
+     * MACs: nor_conv_1x1 C·HW·C + C·HW: 1024 + 256, 1024 + 128, 1024 + 64 = 3520;
+     * nor_conv_3x3 9472 + 9344 + 9280 = 28096; the pool 4·22² + 8·10² + 16·4² = 2992:
+     *   MACs         36832 + 3520 + 28096 + 2992 = 71440 */
+    fx_setup(3, (const char *[]){"nodes=3", "init_channels=4", "cells_per_stage=1"});
+    void *sup = build(CNAS_SPACE_SUPERNET, NULL, 8, 10);
+    /* The supernet's tensors stop at node 2. */
+    ck_assert_ptr_nonnull(find_tensor(sup, "cells.0.edges.2<-1.3.op.1.bias"));
+    ck_assert_ptr_null(find_tensor(sup, "cells.0.edges.3<-0.3.op.1.bias"));
+    const char *arch = "|nor_conv_1x1~0|+|nor_conv_3x3~0|avg_pool_3x3~1|";
+    cnas_arch *a = parse(sup, arch);
+    int64_t f1, p1, f2, p2;
+    costs(sup, a, &f1, &p1);
+    ck_assert_int_eq(p1, 8366);
+    ck_assert_int_eq(f1, 71440);
+    void *net = build(CNAS_SPACE_NETWORK, a, 8, 10);
+    costs(net, NULL, &f2, &p2);
+    ck_assert_int_eq(p2, 8366);
+    ck_assert_int_eq(f2, 71440);
+    int n = fx.vt->tensors(net, NULL, 0);
+    cnas_named_tensor *t = malloc((size_t)n * sizeof *t);
+    ck_assert_int_eq(fx.vt->tensors(net, t, n), n);
+    int64_t counted = 0;
+    for (int k = 0; k < n; k++)
+        counted += t[k].role == CNAS_ROLE_PARAM ? t[k].tensor->numel : 0;
+    ck_assert_int_eq(counted, 8366);
+    free(t);
+    ck_assert_ptr_nonnull(find_tensor(net, "cells.0.layers.0.op.2.weight"));  /* 1x1 */
+    ck_assert_ptr_nonnull(find_tensor(net, "cells.4.layers.1.op.1.weight"));  /* 3x3 */
+    ck_assert_ptr_null(find_tensor(net, "cells.0.layers.3.op.1.weight"));
+    /* Candidate costs add up: cost(a) - cost(all none) = Σ over the points. */
+    cnas_arch *none = parse(sup, "|none~0|+|none~0|none~1|");
+    int64_t f0, p0, df = 0, dp = 0;
+    costs(sup, none, &f0, &p0);
+    ck_assert_int_eq(p0, 4894);
+    ck_assert_int_eq(f0, 36832);
+    cnas_error err;
+    for (int pt = 0; pt < 9; pt++) {
+        int64_t f, p;
+        ck_assert_int_eq(fx.vt->candidate_cost(sup, pt, cnas_arch_single(a, pt), &f, &p, &err),
+                         CNAS_OK);
+        df += f;
+        dp += p;
+    }
+    ck_assert_int_eq(df, f1 - f0);
+    ck_assert_int_eq(dp, p1 - p0);
+    int64_t f, p;
+    ck_assert_int_eq(fx.vt->candidate_cost(sup, 9, 0, &f, &p, &err), CNAS_ERR_INVALID);
+    /* The network runs its cell in training and evaluation. */
+    cnas_graph *g = cnas_graph_new(&err);
+    for (int training = 1; training >= 0; training--) {
+        cnas_tensor *x = cnas_graph_tensor(g, CNAS_SHAPE(2, 3, 8, 8));
+        cnas_rng_fill_normal(&fx.rng, x->data, x->numel, 0, 1);
+        cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_PATH, NULL, NULL, training, NULL, 0,
+                                      NULL};
+        cnas_tensor *logits = fx.vt->forward(net, g, x, &fa);
+        ck_assert_msg(logits != NULL, "%s", cnas_graph_error(g)->msg);
+        ck_assert_int_eq(logits->shape[1], 10);
+        cnas_graph_reset(g);
+    }
+    cnas_graph_free(g);
+    cnas_arch_free(none);
+    cnas_arch_free(a);
+    fx.vt->destroy(net);
+    fx.vt->destroy(sup);
+    fx_teardown();
+}
+END_TEST
+
+/* Mixture and path forwards, derivation and weighted sampling of a 3-node supernet. */
+START_TEST(test_three_node_supernet_mixes_derives_and_samples)
+{
+    fx_setup(3, (const char *[]){"nodes=3", "init_channels=4", "cells_per_stage=1"});
+    void *s = build(CNAS_SPACE_SUPERNET, NULL, 8, 10);
+    const cnas_choice_point *p;
+    int np = fx.vt->choice_points(s, &p);
+    ck_assert_int_eq(np, 9);
+    cnas_error err;
+    cnas_tensor *w = cnas_tensor_new(CNAS_SHAPE(3, 5), &err);
+    cnas_tensor_fill(w, 0.2f);
+    cnas_tensor_set_requires_grad(w, true);
+    cnas_mix_weight mix[9];
+    for (int i = 0; i < np; i++)
+        mix[i] = (cnas_mix_weight){w, p[i].local_index};
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = cnas_graph_tensor(g, CNAS_SHAPE(2, 3, 8, 8));
+    cnas_rng_fill_normal(&fx.rng, x->data, x->numel, 0, 1);
+    int32_t y[2] = {1, 7};
+    cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_MIXTURE, mix, NULL, true, NULL, 0, NULL};
+    cnas_tensor *logits = fx.vt->forward(s, g, x, &fa);
+    ck_assert_msg(logits != NULL, "%s", cnas_graph_error(g)->msg);
+    ck_assert_int_eq(cnas_backward(g, cnas_cross_entropy(g, logits, y, 0.0f)), CNAS_OK);
+    for (int e = 0; e < 3; e++) {
+        ck_assert_float_eq(w->grad[e * 5 + 0], 0.0f);
+        for (int k = 1; k < 5; k++)
+            ck_assert_msg(w->grad[e * 5 + k] != 0.0f, "edge %d candidate %d: no gradient", e, k);
+    }
+    cnas_graph_reset(g);
+    const char *paths[] = {"|nor_conv_3x3~0|+|none~0|skip_connect~1|", "|none~0|+|none~0|none~1|"};
+    for (int i = 0; i < 2; i++) {
+        cnas_arch *a = parse(s, paths[i]);
+        x = cnas_graph_tensor(g, CNAS_SHAPE(2, 3, 8, 8));
+        cnas_rng_fill_normal(&fx.rng, x->data, x->numel, 0, 1);
+        fa = (cnas_space_forward_args){sizeof fa, CNAS_FWD_PATH, NULL, a, true, NULL, 0, NULL};
+        logits = fx.vt->forward(s, g, x, &fa);
+        ck_assert_msg(logits != NULL, "%s: %s", paths[i], cnas_graph_error(g)->msg);
+        ck_assert_int_eq(logits->shape[1], 10);
+        cnas_graph_reset(g);
+        cnas_arch_free(a);
+    }
+    /* A 4-node architecture does not fit. */
+    cnas_arch *big = cnas_arch_new(18, &err);
+    x = cnas_graph_tensor(g, CNAS_SHAPE(2, 3, 8, 8));
+    fa = (cnas_space_forward_args){sizeof fa, CNAS_FWD_PATH, NULL, big, true, NULL, 0, NULL};
+    ck_assert_ptr_null(fx.vt->forward(s, g, x, &fa));
+    ck_assert_ptr_nonnull(strstr(cnas_graph_error(g)->msg, "expected 9 (3 edges x 3 cells)"));
+    cnas_arch_free(big);
+    cnas_graph_free(g);
+    cnas_tensor_free(w);
+
+    /* derive: edge 0 nor_conv_1x1, edge 1 none, edge 2 avg_pool_3x3 */
+    float probs[9][5];
+    const float *rows[9];
+    for (int i = 0; i < 9; i++) {
+        for (int k = 0; k < 5; k++)
+            probs[i][k] = 0.1f;
+        probs[i][(int[]){2, 0, 4}[i % 3]] = 0.6f;
+        rows[i] = probs[i];
+    }
+    cnas_arch *a = cnas_arch_new(9, &err);
+    ck_assert_int_eq(fx.vt->derive(s, rows, a, &err), CNAS_OK);
+    char text[256];
+    format(s, a, text, sizeof text);
+    ck_assert_str_eq(text, "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|");
+    /* weighted samples: log p over the three edges */
+    const float row[5] = {0.1f, 0.2f, 0.3f, 0.25f, 0.15f};
+    for (int i = 0; i < 9; i++)
+        memcpy(probs[i], row, sizeof row);
+    cnas_rng r;
+    cnas_rng_init(&r, 9, "test");
+    for (int i = 0; i < 200; i++) {
+        double lp, check, want = 0.0;
+        ck_assert_int_eq(fx.vt->sample_weighted(s, rows, &r, a, &lp, &err), CNAS_OK);
+        ck_assert_int_eq(fx.vt->log_prob(s, rows, a, &check, &err), CNAS_OK);
+        for (int e = 0; e < 3; e++)
+            want += log(row[cnas_arch_single(a, e)]);
+        ck_assert(fabs(lp - want) < 1e-6 && fabs(check - want) < 1e-6);
+        ck_assert_int_eq(fx.vt->sample(s, &r, a, &err), CNAS_OK);
+        format(s, a, text, sizeof text);
+    }
+    cnas_arch_free(a);
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
+/* nodes = 2: one edge 1<-0, the cell is node 1 = op(node 0). */
+START_TEST(test_two_node_cells_have_one_edge)
+{
+    fx_setup(3, (const char *[]){"nodes=2", "init_channels=4", "cells_per_stage=1"});
+    void *s = build(CNAS_SPACE_SUPERNET, NULL, 8, 10);
+    const cnas_choice_point *p;
+    int np = fx.vt->choice_points(s, &p);
+    ck_assert_int_eq(np, 3);
+    for (int c = 0; c < 3; c++) {
+        ck_assert_int_eq(p[c].node_from, 0);
+        ck_assert_int_eq(p[c].node_to, 1);
+        ck_assert_int_eq(p[c].local_index, 0);
+        ck_assert_int_eq(p[c].instance, c);
+    }
+    ck_assert_str_eq(p[2].name, "cell2.1<-0");
+    ck_assert_int_eq(fx.vt->enumerate_count(s), 5);
+    const char *names[5] = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
+                            "avg_pool_3x3"};
+    cnas_error err;
+    cnas_arch *a = cnas_arch_new(np, &err);
+    char text[128], want[128];
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(fx.vt->enumerate(s, i, a, &err), CNAS_OK);
+        format(s, a, text, sizeof text);
+        snprintf(want, sizeof want, "|%s~0|", names[i]);
+        ck_assert_str_eq(text, want);
+        cnas_arch *b = parse(s, want);
+        ck_assert(cnas_arch_equal(a, b));
+        cnas_arch_free(b);
+    }
+    expect_rejected(s, "|none~0|+|none~0|none~1|", "offset 8",
+                    "expected the end of the text after node 1 (a cell of 2 nodes has node 1 only)");
+    expect_rejected(s, "|none~1|", "expected input 0 (node 1 takes inputs 0 to 0", NULL);
+    expect_rejected(s, "", "'|' opening node 1", NULL);
+
+    /* Parameters: the fixed layers (4894) and one nor_conv_3x3 per cell position (3080). */
+    cnas_arch_free(a);
+    a = parse(s, "|nor_conv_3x3~0|");
+    int64_t f, pa;
+    costs(s, a, &f, &pa);
+    ck_assert_int_eq(pa, 4894 + 3080);
+    ck_assert_int_eq(f, 36832 + 28096);
+    void *net = build(CNAS_SPACE_NETWORK, a, 8, 10);
+    int64_t f2, p2;
+    costs(net, NULL, &f2, &p2);
+    ck_assert_int_eq(p2, 4894 + 3080);
+    ck_assert_int_eq(f2, f);
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_tensor *x = cnas_graph_tensor(g, CNAS_SHAPE(2, 3, 8, 8));
+    cnas_rng_fill_normal(&fx.rng, x->data, x->numel, 0, 1);
+    cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_PATH, NULL, NULL, true, NULL, 0, NULL};
+    ck_assert_msg(fx.vt->forward(net, g, x, &fa) != NULL, "%s", cnas_graph_error(g)->msg);
+    cnas_graph_reset(g);
+    /* A supernet's mixture over the single edge. */
+    cnas_tensor *w = cnas_tensor_new(CNAS_SHAPE(1, 5), &err);
+    cnas_tensor_fill(w, 0.2f);
+    cnas_tensor_set_requires_grad(w, true);
+    cnas_mix_weight mix[3];
+    for (int i = 0; i < 3; i++)
+        mix[i] = (cnas_mix_weight){w, p[i].local_index};
+    x = cnas_graph_tensor(g, CNAS_SHAPE(2, 3, 8, 8));
+    cnas_rng_fill_normal(&fx.rng, x->data, x->numel, 0, 1);
+    int32_t y[2] = {3, 4};
+    fa = (cnas_space_forward_args){sizeof fa, CNAS_FWD_MIXTURE, mix, NULL, true, NULL, 0, NULL};
+    cnas_tensor *logits = fx.vt->forward(s, g, x, &fa);
+    ck_assert_msg(logits != NULL, "%s", cnas_graph_error(g)->msg);
+    ck_assert_int_eq(cnas_backward(g, cnas_cross_entropy(g, logits, y, 0.0f)), CNAS_OK);
+    ck_assert_float_eq(w->grad[0], 0.0f);
+    for (int k = 1; k < 5; k++)
+        ck_assert(w->grad[k] != 0.0f);
+    cnas_graph_free(g);
+    cnas_tensor_free(w);
+
+    /* derive, sampling, JSON and the drawing of one edge */
+    float probs[3][5] = {{0.1f, 0.1f, 0.1f, 0.1f, 0.6f}, {0.1f, 0.1f, 0.1f, 0.1f, 0.6f},
+                         {0.1f, 0.1f, 0.1f, 0.1f, 0.6f}};
+    const float *rows[3] = {probs[0], probs[1], probs[2]};
+    ck_assert_int_eq(fx.vt->derive(s, rows, a, &err), CNAS_OK);
+    format(s, a, text, sizeof text);
+    ck_assert_str_eq(text, "|avg_pool_3x3~0|");
+    double lp, check;
+    cnas_rng r;
+    cnas_rng_init(&r, 4, "test");
+    ck_assert_int_eq(fx.vt->sample_weighted(s, rows, &r, a, &lp, &err), CNAS_OK);
+    ck_assert_int_eq(fx.vt->log_prob(s, rows, a, &check, &err), CNAS_OK);
+    ck_assert(fabs(lp - log(probs[0][cnas_arch_single(a, 0)])) < 1e-6 && fabs(lp - check) < 1e-9);
+    ck_assert_int_eq(fx.vt->sample(s, &r, a, &err), CNAS_OK);
+    ck_assert_uint_eq(a->mask[1], a->mask[0]);
+    ck_assert_uint_eq(a->mask[2], a->mask[0]);
+    cnas_arch_free(a);
+    a = parse(s, "|nor_conv_3x3~0|");
+    char json[1024];
+    json_of(s, a, json, sizeof json);
+    ck_assert_msg(strstr(json, "\"index\": 3,") &&
+                      strstr(json, "[{\"from\": 0, \"to\": 1, \"op\": \"nor_conv_3x3\"}]"),
+                  "%s", json);
+    ck_assert_ptr_null(strstr(json, "benchmark_index"));
+    char dir[] = "/tmp/cnas-nb201-dot-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    int nf = 0;
+    ck_assert_int_eq(fx.vt->write_dot(s, a, dir, &nf, &err), CNAS_OK);
+    ck_assert_int_eq(nf, 1);
+    char path[256], line[512];
+    snprintf(path, sizeof path, "%s/cell.dot", dir);
+    FILE *fd = fopen(path, "r");
+    ck_assert_ptr_nonnull(fd);
+    int edges = 0, out = 0, nodes = 0;
+    while (fgets(line, sizeof line, fd)) {
+        edges += strstr(line, "->") != NULL;
+        nodes += strstr(line, "[fillcolor=") != NULL;
+        out += strstr(line, "\"1\" [fillcolor=palegoldenrod]") != NULL;
+        ck_assert_ptr_null(strstr(line, "\"2\""));
+    }
+    fclose(fd);
+    ck_assert_int_eq(edges, 1);
+    ck_assert_int_eq(nodes, 2);
+    ck_assert_int_eq(out, 1);
+    unlink(path);
+    rmdir(dir);
+    cnas_arch_free(a);
+    fx.vt->destroy(net);
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("nb201_cell");
@@ -1217,6 +1712,13 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_weighted_samples_follow_the_weights_with_their_log_probability);
     tcase_add_test(tc, test_networks_need_one_shared_cell_and_a_divisible_input);
     tcase_add_test(tc, test_drawing_and_json_are_written);
+    tcase_add_test(tc, test_nodes_key_is_checked_against_its_range);
+    tcase_add_test(tc, test_three_node_cells_enumerate_27_architectures_in_gen_all_order);
+    tcase_add_test(tc, test_three_node_strings_round_trip_and_bad_ones_are_rejected);
+    tcase_add_test(tc, test_benchmark_order_needs_the_four_node_cell);
+    tcase_add_test(tc, test_three_node_network_has_the_hand_counted_parameters_and_flops);
+    tcase_add_test(tc, test_three_node_supernet_mixes_derives_and_samples);
+    tcase_add_test(tc, test_two_node_cells_have_one_edge);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,11 +7,12 @@
  * linear classifier. The reference's `cells` ModuleList holds 3N + 2 modules: stage s's
  * cell i is module s(N+1) + i, the blocks are modules N and 2N + 1.
  *
- * Cell: nodes 0..3, node i = Σ_{j<i} op_{i<-j}(node j), output node 3; edge index
- * e = i(i-1)/2 + j, so the edges are 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2 (the reference's
- * sorted edge keys). Every cell edge maps C -> C at stride 1.
+ * Cell: nodes 0..n-1 (key `nodes`, n = 4 by default, the reference's max_nodes; 2..4),
+ * node i = Σ_{j<i} op_{i<-j}(node j), output node n-1; edge index e = i(i-1)/2 + j, so the
+ * edges are 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2 (the reference's sorted edge keys), of which
+ * a cell of n nodes has the first E = n(n-1)/2. Every cell edge maps C -> C at stride 1.
  *
- * Choice points: 6 per cell, cell-major (point = 6·cell + edge), share_key "cell",
+ * Choice points: E per cell, cell-major (point = E·cell + edge), share_key "cell",
  * local_index = edge, instance = cell (0..3N-1, counting search cells only). A valid
  * architecture selects exactly one candidate per point and the same one in every cell. */
 #ifndef NB201_CELL_H
@@ -21,13 +22,16 @@
 
 #define NB_NAME "nb201_cell"
 #define NB_MAX_CANDIDATES 32
+/* The reference cell's size, and the maximum of the key `nodes` (fixed-size arrays). */
 #define NB_EDGES 6
 #define NB_NODES 4
+#define NB_MIN_NODES 2
 #define NB_STAGES 3
 /* 15,625 architectures of the reference's five candidates. */
 #define NB_REFERENCE_COUNT 15625
 
-/* Edge e goes from node nb_from[e] to node nb_to[e]. */
+/* Edge e goes from node nb_from[e] to node nb_to[e]; a cell of n nodes has edges
+ * 0 .. n(n-1)/2 - 1 of these. */
 extern const int nb_from[NB_EDGES], nb_to[NB_EDGES];
 
 typedef struct nb_op {
@@ -39,7 +43,7 @@ typedef struct nb_op {
 typedef struct nb_cell {
     int stage, module;          /* stage 0..2; index in the reference's cells ModuleList */
     int C, h, w;
-    nb_op *ops;                 /* [NB_EDGES * n_cand]: edge e, candidate k at e·n_cand + k */
+    nb_op *ops;                 /* [n_edges * n_cand]: edge e, candidate k at e·n_cand + k */
 } nb_cell;
 
 typedef struct nb_tensor {
@@ -51,6 +55,7 @@ typedef struct nb_tensor {
 typedef struct nb_space {
     cnas_space_build build;
     int C, N, n_cells;          /* n_cells = 3N search cells */
+    int nodes, n_edges;         /* nodes per cell (2..NB_NODES), n_edges = nodes(nodes-1)/2 */
     int in_c, in_h, in_w, num_classes;
     int affine, track;          /* the search cells' batch norms */
     int recompute;              /* supernet mixture steps: recompute mixed edges */
@@ -122,8 +127,14 @@ cnas_status nb_arch_ops(const nb_space *s, const cnas_arch *a, int ops[NB_EDGES]
 /* Set every cell's edge e to candidate ops[e]. */
 void nb_set_ops(const nb_space *s, cnas_arch *a, const int ops[NB_EDGES]);
 /* The benchmark's permutation (builds it on first use); CNAS_ERR_UNSUPPORTED unless the
- * candidates are the reference's five. */
+ * space is the reference's: 4 nodes and its five candidates. */
 cnas_status nb_benchmark_order(nb_space *s, cnas_error *err);
+
+/* The benchmark's setting: 4 nodes, the reference's five candidates in their order. */
+static inline int nb_is_benchmark(const nb_space *s)
+{
+    return s->nodes == NB_NODES && s->reference_set;
+}
 
 /* Edge index of node `to` <- node `from` (from < to). */
 static inline int nb_edge(int to, int from)

@@ -162,16 +162,16 @@ static cnas_status build_cell(nb_space *s, int ci, cnas_rng *rng, cnas_error *er
     cell->C = stage_channels(s, stage);
     cell->h = s->in_h >> stage;
     cell->w = s->in_w >> stage;
-    cell->ops = calloc((size_t)NB_EDGES * (size_t)s->n_cand, sizeof *cell->ops);
+    cell->ops = calloc((size_t)s->n_edges * (size_t)s->n_cand, sizeof *cell->ops);
     if (!cell->ops)
         return cnas_error_set(err, CNAS_ERR_NOMEM, NB_NAME ": out of memory");
     bool net = s->build == CNAS_SPACE_NETWORK;
-    for (int e = 0; e < NB_EDGES; e++)
+    for (int e = 0; e < s->n_edges; e++)
         for (int k = 0; k < s->n_cand; k++) {
             /* `none` contributes zero and owns nothing: never instantiated. A network holds
              * only its architecture's ops (InferCell), a supernet every candidate
              * (NAS201SearchCell). */
-            if (k == s->none_idx || (net && !((s->arch->mask[ci * NB_EDGES + e] >> k) & 1u)))
+            if (k == s->none_idx || (net && !((s->arch->mask[ci * s->n_edges + e] >> k) & 1u)))
                 continue;
             char prefix[64];
             if (net)
@@ -190,14 +190,14 @@ static cnas_status build_cell(nb_space *s, int ci, cnas_rng *rng, cnas_error *er
 
 static cnas_status build_points(nb_space *s, cnas_error *err)
 {
-    s->n_points = s->n_cells * NB_EDGES;
+    s->n_points = s->n_cells * s->n_edges;
     s->points = calloc((size_t)s->n_points, sizeof *s->points);
     s->point_names = calloc((size_t)s->n_points, sizeof *s->point_names);
     if (!s->points || !s->point_names)
         return cnas_error_set(err, CNAS_ERR_NOMEM, NB_NAME ": out of memory");
     for (int c = 0; c < s->n_cells; c++)
-        for (int e = 0; e < NB_EDGES; e++) {
-            int p = c * NB_EDGES + e;
+        for (int e = 0; e < s->n_edges; e++) {
+            int p = c * s->n_edges + e;
             snprintf(s->point_names[p], sizeof s->point_names[p], "cell%d.%d<-%d", c, nb_to[e],
                      nb_from[e]);
             s->points[p] = (cnas_choice_point){sizeof(cnas_choice_point), s->point_names[p],
@@ -222,6 +222,8 @@ cnas_status nb_create(const cnas_space_create_args *a, void **self, cnas_error *
     s->C = (int)cnas_params_int(p, "init_channels");
     s->N = (int)cnas_params_int(p, "cells_per_stage");
     s->n_cells = NB_STAGES * s->N;
+    s->nodes = (int)cnas_params_int(p, "nodes");
+    s->n_edges = s->nodes * (s->nodes - 1) / 2;
     s->track = cnas_params_bool(p, "track_running_stats");
     s->affine = cnas_params_bool(p, "affine");
     s->recompute = cnas_params_bool(p, "recompute");
@@ -245,6 +247,11 @@ cnas_status nb_create(const cnas_space_create_args *a, void **self, cnas_error *
                             "= %d; both must be at least 1", s->C, s->N);
         goto fail;
     }
+    if (s->nodes < NB_MIN_NODES || s->nodes > NB_NODES) {
+        st = cnas_error_set(err, CNAS_ERR_CONFIG, NB_NAME ": nodes = %d; a cell has %d to %d "
+                            "nodes", s->nodes, NB_MIN_NODES, NB_NODES);
+        goto fail;
+    }
     if (s->in_c < 1 || s->num_classes < 1 || s->in_h < 4 || s->in_w < 4 || s->in_h % 4 ||
         s->in_w % 4) {
         st = cnas_error_set(err, CNAS_ERR_CONFIG, NB_NAME ": input [%d, %d, %d] with %d classes; "
@@ -255,6 +262,12 @@ cnas_status nb_create(const cnas_space_create_args *a, void **self, cnas_error *
     }
     if ((st = parse_candidates(s, cnas_params_str(p, "candidates"), err)))
         goto fail;
+    if (s->benchmark_order && s->nodes != NB_NODES) {
+        st = cnas_error_set(err, CNAS_ERR_CONFIG, NB_NAME ": index_order = benchmark numbers the "
+                            "benchmark's 15,625 cells, so it needs nodes = %d (the key 'nodes' "
+                            "is %d)", NB_NODES, s->nodes);
+        goto fail;
+    }
     if (s->benchmark_order && !s->reference_set) {
         st = cnas_error_set(err, CNAS_ERR_CONFIG, NB_NAME ": index_order = benchmark numbers the "
                             "benchmark's 15,625 cells, so it needs candidates = %s (in this "
@@ -338,7 +351,7 @@ void nb_destroy(void *self)
     if (!s)
         return;
     for (int c = 0; s->cells && c < s->n_cells; c++) {
-        for (int i = 0; s->cells[c].ops && i < NB_EDGES * s->n_cand; i++)
+        for (int i = 0; s->cells[c].ops && i < s->n_edges * s->n_cand; i++)
             free_op(&s->cells[c].ops[i]);
         free(s->cells[c].ops);
     }
@@ -439,11 +452,11 @@ static cnas_tensor *cell_forward(const nb_space *s, cnas_graph *g, const nb_cell
 {
     bool mixture = a->mode == CNAS_FWD_MIXTURE;
     cnas_tensor *nodes[NB_NODES] = {x, NULL, NULL, NULL};
-    for (int to = 1; to < NB_NODES; to++) {
+    for (int to = 1; to < s->nodes; to++) {
         cnas_tensor *terms[NB_NODES];
         int n = 0;
         for (int from = 0; from < to; from++) {
-            int e = nb_edge(to, from), point = ci * NB_EDGES + e, none = 0;
+            int e = nb_edge(to, from), point = ci * s->n_edges + e, none = 0;
             /* Without a tape an edge's intermediate tensors die with it. */
             cnas_arena_mark mark = cnas_graph_mark(g);
             cnas_tensor *y;
@@ -472,7 +485,7 @@ static cnas_tensor *cell_forward(const nb_space *s, cnas_graph *g, const nb_cell
         if (!nodes[to])
             return NULL;
     }
-    return nodes[NB_NODES - 1];
+    return nodes[s->nodes - 1];
 }
 
 static cnas_tensor *bn(cnas_graph *g, cnas_tensor *x, cnas_tensor *gamma, cnas_tensor *beta,
@@ -503,8 +516,8 @@ cnas_tensor *nb_forward(void *self, cnas_graph *g, cnas_tensor *x, const cnas_sp
                                "supernet and one weight per choice point");
     if (a->arch && a->arch->n_points != s->n_points)
         return cnas_graph_fail(g, CNAS_ERR_INVALID, NB_NAME ": architecture has %d choice "
-                               "points, expected %d (6 edges x %d cells)", a->arch->n_points,
-                               s->n_points, s->n_cells);
+                               "points, expected %d (%d edges x %d cells)", a->arch->n_points,
+                               s->n_points, s->n_edges, s->n_cells);
     const cnas_arch *sel = a->arch;
     if (a->mode == CNAS_FWD_PATH) {
         if (s->build == CNAS_SPACE_NETWORK) {
@@ -582,7 +595,7 @@ int nb_tensors(void *self, cnas_named_tensor *out, int max)
     for (int r = 0; r < NB_STAGES - 1; r++)
         total += count_op(&s->res[r]);
     for (int c = 0; c < s->n_cells; c++)
-        for (int i = 0; i < NB_EDGES * s->n_cand; i++)
+        for (int i = 0; i < s->n_edges * s->n_cand; i++)
             total += count_op(&s->cells[c].ops[i]);
     if (!out || max <= 0)
         return total;
@@ -601,7 +614,7 @@ int nb_tensors(void *self, cnas_named_tensor *out, int max)
         if (stage > 0)
             walk_op(&w, &s->res[stage - 1]);
         for (int i = 0; i < s->N; i++)
-            for (int j = 0; j < NB_EDGES * s->n_cand; j++)
+            for (int j = 0; j < s->n_edges * s->n_cand; j++)
                 walk_op(&w, &s->cells[stage * s->N + i].ops[j]);
     }
     walk_own(&w, s, 5, s->n_own);
@@ -709,7 +722,7 @@ cnas_status nb_cost(void *self, const cnas_arch *a, int64_t *flops, int64_t *par
          * supernet (its search-mode ops). */
         for (int c = 0; c < s->n_cells; c++) {
             const nb_cell *cell = &s->cells[c];
-            for (int e = 0; e < NB_EDGES; e++)
+            for (int e = 0; e < s->n_edges; e++)
                 for (int k = 0; k < s->n_cand; k++) {
                     const nb_op *op = &cell->ops[e * s->n_cand + k];
                     if (!op->vt)
@@ -729,8 +742,8 @@ cnas_status nb_cost(void *self, const cnas_arch *a, int64_t *flops, int64_t *par
      * Cells may differ here; each costs what its own choices cost. */
     if (a->n_points != s->n_points)
         return cnas_error_set(err, CNAS_ERR_INVALID, NB_NAME ": architecture has %d choice "
-                              "points, expected %d (6 edges x %d cells)", a->n_points,
-                              s->n_points, s->n_cells);
+                              "points, expected %d (%d edges x %d cells)", a->n_points,
+                              s->n_points, s->n_edges, s->n_cells);
     for (int pt = 0; pt < s->n_points; pt++) {
         int k = cnas_arch_single(a, pt);
         if (k < 0)
@@ -744,7 +757,7 @@ cnas_status nb_cost(void *self, const cnas_arch *a, int64_t *flops, int64_t *par
     if ((st = candidate_costs(s, err)))
         return st;
     for (int pt = 0; pt < s->n_points; pt++) {
-        int stage = s->cells[pt / NB_EDGES].stage, k = cnas_arch_single(a, pt);
+        int stage = s->cells[pt / s->n_edges].stage, k = cnas_arch_single(a, pt);
         f += s->cand_flops[stage][k];
         p += s->cand_params[stage][k];
     }
@@ -766,7 +779,7 @@ cnas_status nb_candidate_cost(void *self, int point, int candidate, int64_t *flo
     cnas_status st = candidate_costs(s, err);
     if (st)
         return st;
-    int stage = s->cells[point / NB_EDGES].stage;
+    int stage = s->cells[point / s->n_edges].stage;
     *flops = s->cand_flops[stage][candidate];
     *params = s->cand_params[stage][candidate];
     return CNAS_OK;

@@ -24,11 +24,11 @@ cnas_status nb_arch_ops(const nb_space *s, const cnas_arch *a, int ops[NB_EDGES]
     char en[16];
     if (!a || a->n_points != s->n_points)
         return cnas_error_set(err, CNAS_ERR_INVALID, NB_NAME ": architecture has %d choice "
-                              "points, expected %d (6 edges x %d cells)", a ? a->n_points : 0,
-                              s->n_points, s->n_cells);
+                              "points, expected %d (%d edges x %d cells)", a ? a->n_points : 0,
+                              s->n_points, s->n_edges, s->n_cells);
     for (int c = 0; c < s->n_cells; c++)
-        for (int e = 0; e < NB_EDGES; e++) {
-            int p = c * NB_EDGES + e, k = cnas_arch_single(a, p);
+        for (int e = 0; e < s->n_edges; e++) {
+            int p = c * s->n_edges + e, k = cnas_arch_single(a, p);
             if (k < 0)
                 return cnas_error_set(err, CNAS_ERR_INVALID, NB_NAME ": cell %d edge %s selects "
                                       "%d candidates, expected exactly one", c,
@@ -52,8 +52,8 @@ void nb_set_ops(const nb_space *s, cnas_arch *a, const int ops[NB_EDGES])
 {
     cnas_arch_clear(a);
     for (int c = 0; c < s->n_cells; c++)
-        for (int e = 0; e < NB_EDGES; e++)
-            a->mask[c * NB_EDGES + e] = 1ull << ops[e];
+        for (int e = 0; e < s->n_edges; e++)
+            a->mask[c * s->n_edges + e] = 1ull << ops[e];
 }
 
 static cnas_status check_out(const nb_space *s, const cnas_arch *out, const char *what,
@@ -61,8 +61,8 @@ static cnas_status check_out(const nb_space *s, const cnas_arch *out, const char
 {
     if (!out || out->n_points != s->n_points)
         return cnas_error_set(err, CNAS_ERR_INVALID, NB_NAME ": %s into an architecture of %d "
-                              "points, expected %d (6 edges x %d cells)", what,
-                              out ? out->n_points : 0, s->n_points, s->n_cells);
+                              "points, expected %d (%d edges x %d cells)", what,
+                              out ? out->n_points : 0, s->n_points, s->n_edges, s->n_cells);
     return CNAS_OK;
 }
 
@@ -71,12 +71,12 @@ static cnas_status check_out(const nb_space *s, const cnas_arch *out, const char
 static void edge_weights(const nb_space *s, const float *const *probs,
                          double W[NB_EDGES][NB_MAX_CANDIDATES])
 {
-    for (int e = 0; e < NB_EDGES; e++) {
+    for (int e = 0; e < s->n_edges; e++) {
         double z = 0.0;
         for (int k = 0; k < s->n_cand; k++) {
             double v = 0.0;
             for (int c = 0; c < s->n_cells; c++)
-                v += probs[c * NB_EDGES + e][k];
+                v += probs[c * s->n_edges + e][k];
             W[e][k] = v > 0 ? v / s->n_cells : 0.0;
             z += W[e][k];
         }
@@ -96,13 +96,13 @@ cnas_status nb_derive(void *self, const float *const *probs, cnas_arch *out, cna
     if (st)
         return st;
     int ops[NB_EDGES];
-    for (int e = 0; e < NB_EDGES; e++) {
+    for (int e = 0; e < s->n_edges; e++) {
         double best = 0.0;
         ops[e] = -1;
         for (int k = 0; k < s->n_cand; k++) {
             double v = 0.0;
             for (int c = 0; c < s->n_cells; c++)
-                v += probs[c * NB_EDGES + e][k];
+                v += probs[c * s->n_edges + e][k];
             if (ops[e] < 0 || v > best) {
                 best = v;
                 ops[e] = k;
@@ -134,14 +134,15 @@ static void put(sbuf *b, const char *fmt, ...)
         b->len += (size_t)k;
 }
 
-/* "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|": nodes 1..3, each listing its inputs in order. */
+/* "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|" (4 nodes): nodes 1 .. nodes-1, each listing its
+ * inputs in order. */
 static cnas_status format_ops(const nb_space *s, const int ops[NB_EDGES], char *buf, size_t n,
                               cnas_error *err)
 {
     sbuf b = {buf, n, 0, 0};
     if (n > 0)
         buf[0] = '\0';
-    for (int to = 1; to < NB_NODES; to++) {
+    for (int to = 1; to < s->nodes; to++) {
         put(&b, "%s|", to > 1 ? "+" : "");
         for (int from = 0; from < to; from++)
             put(&b, "%s~%d|", s->cand_names[ops[nb_edge(to, from)]], from);
@@ -207,7 +208,7 @@ cnas_status nb_parse(void *self, const char *text, cnas_arch *out, cnas_error *e
         end--;
     lexer l = {text, text, end, err};
     int ops[NB_EDGES];
-    for (int to = 1; to < NB_NODES; to++) {
+    for (int to = 1; to < s->nodes; to++) {
         if (to > 1 && !accept(&l, '+'))
             return fail(&l, "'+' after node %d (it has %d input%s; nodes are separated by '+')",
                         to - 1, to - 1, to - 1 == 1 ? "" : "s");
@@ -252,9 +253,13 @@ cnas_status nb_parse(void *self, const char *text, cnas_arch *out, cnas_error *e
             ops[nb_edge(to, from)] = k;
         }
     }
-    if (l.p != l.end)
+    if (l.p != l.end) {
+        if (s->nodes == 2)
+            return fail(&l, "the end of the text after node 1 (a cell of 2 nodes has node 1 "
+                        "only)");
         return fail(&l, "the end of the text after node %d (a cell has nodes 1 to %d)",
-                    NB_NODES - 1, NB_NODES - 1);
+                    s->nodes - 1, s->nodes - 1);
+    }
     nb_set_ops(s, out, ops);
     return CNAS_OK;
 }
@@ -262,19 +267,20 @@ cnas_status nb_parse(void *self, const char *text, cnas_arch *out, cnas_error *e
 /* ---- enumeration ------------------------------------------------------------------------ */
 
 /* Structure.gen_all (genotypes.py) grows the list node by node, the earlier edges in the
- * outer loops and the candidates in their order: the last edge, 3<-2, varies fastest, so
- * index = Σ_e op_e · n^(5-e) over the edges 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2. */
+ * outer loops and the candidates in their order: the last edge (3<-2 with 4 nodes) varies
+ * fastest, so index = Σ_e op_e · n^(E-1-e) over the cell's E edges, the first E of 1<-0,
+ * 2<-0, 2<-1, 3<-0, 3<-1, 3<-2. */
 static int64_t gen_index(const nb_space *s, const int ops[NB_EDGES])
 {
     int64_t g = 0;
-    for (int e = 0; e < NB_EDGES; e++)
+    for (int e = 0; e < s->n_edges; e++)
         g = g * s->n_cand + ops[e];
     return g;
 }
 
 static void gen_decode(const nb_space *s, int64_t g, int ops[NB_EDGES])
 {
-    for (int e = NB_EDGES - 1; e >= 0; e--) {
+    for (int e = s->n_edges - 1; e >= 0; e--) {
         ops[e] = (int)(g % s->n_cand);
         g /= s->n_cand;
     }
@@ -284,7 +290,7 @@ int64_t nb_enumerate_count(void *self)
 {
     nb_space *s = self;
     int64_t n = 1;
-    for (int e = 0; e < NB_EDGES; e++)
+    for (int e = 0; e < s->n_edges; e++)
         n *= s->n_cand;
     return n;
 }
@@ -367,9 +373,10 @@ cnas_status nb_benchmark_order(nb_space *s, cnas_error *err)
 {
     if (s->api_to_gen)
         return CNAS_OK;
-    if (!s->reference_set)
+    if (!nb_is_benchmark(s))
         return cnas_error_set(err, CNAS_ERR_UNSUPPORTED, NB_NAME ": the benchmark's index exists "
-                              "only for its five candidates in their order");
+                              "only for its cell of %d nodes and its five candidates in their "
+                              "order", NB_NODES);
     int32_t *x = malloc(NB_REFERENCE_COUNT * sizeof *x);
     int32_t *inv = malloc(NB_REFERENCE_COUNT * sizeof *inv);
     if (!x || !inv) {
@@ -430,10 +437,10 @@ cnas_status nb_write_json(void *self, const cnas_arch *a, FILE *f, cnas_error *e
     int64_t g = gen_index(s, ops);
     fprintf(f, "{\"space\": \"" NB_NAME "\", \"arch\": \"%s\",\n \"index\": %lld", text,
             (long long)g);
-    if (s->reference_set && !nb_benchmark_order(s, err))
+    if (nb_is_benchmark(s) && !nb_benchmark_order(s, err))
         fprintf(f, ", \"benchmark_index\": %d", (int)s->gen_to_api[g]);
     fprintf(f, ",\n \"edges\": [");
-    for (int e = 0; e < NB_EDGES; e++)
+    for (int e = 0; e < s->n_edges; e++)
         fprintf(f, "%s{\"from\": %d, \"to\": %d, \"op\": \"%s\"}", e ? ", " : "", nb_from[e],
                 nb_to[e], s->cand_names[ops[e]]);
     fprintf(f, "]}\n");
@@ -457,15 +464,16 @@ cnas_status nb_write_dot(void *self, const cnas_arch *a, const char *dir, int *n
     if (!f)
         return cnas_error_set(err, CNAS_ERR_IO, NB_NAME ": cannot write %s: %s", path,
                               strerror(errno));
-    /* Node 0 is the cell input, node 3 its output; `none` edges carry nothing and are left
-     * out. */
+    /* Node 0 is the cell input, the last node its output; `none` edges carry nothing and
+     * are left out. */
     fprintf(f, "digraph cell {\n  rankdir=LR;\n");
     fprintf(f, "  node [style=filled, shape=rect, align=center, fontsize=20, height=0.5, "
                "width=0.5, penwidth=2, fontname=\"times\"];\n");
     fprintf(f, "  edge [fontsize=20, fontname=\"times\"];\n");
-    fprintf(f, "  \"0\" [fillcolor=darkseagreen2];\n  \"1\" [fillcolor=lightblue];\n");
-    fprintf(f, "  \"2\" [fillcolor=lightblue];\n  \"3\" [fillcolor=palegoldenrod];\n");
-    for (int e = 0; e < NB_EDGES; e++)
+    for (int v = 0; v < s->nodes; v++)
+        fprintf(f, "  \"%d\" [fillcolor=%s];\n", v,
+                v == 0 ? "darkseagreen2" : v == s->nodes - 1 ? "palegoldenrod" : "lightblue");
+    for (int e = 0; e < s->n_edges; e++)
         if (ops[e] != s->none_idx)
             fprintf(f, "  \"%d\" -> \"%d\" [label=\"%s\", fillcolor=gray];\n", nb_from[e],
                     nb_to[e], s->cand_names[ops[e]]);
@@ -488,14 +496,14 @@ cnas_status nb_sample(void *self, cnas_rng *rng, cnas_arch *out, cnas_error *err
     if (st)
         return st;
     int ops[NB_EDGES];
-    for (int e = 0; e < NB_EDGES; e++)
+    for (int e = 0; e < s->n_edges; e++)
         ops[e] = (int)cnas_rng_below(rng, (uint32_t)s->n_cand);
     nb_set_ops(s, out, ops);
     return CNAS_OK;
 }
 
 /* SETN's dync_genotype(use_random=False) and get_log_prob: each edge's op drawn from its
- * weights (every candidate, `none` included), log p = Σ_e log w_e[op_e]. Untied weights are
+ * weights (every candidate, `none` included), log p = Σ_e log w_e[op_e] over the cell's edges. Untied weights are
  * averaged over the cells; every edge's weights are renormalised to sum 1. */
 cnas_status nb_sample_weighted(void *self, const float *const *probs, cnas_rng *rng,
                                cnas_arch *out, double *log_prob, cnas_error *err)
@@ -508,7 +516,7 @@ cnas_status nb_sample_weighted(void *self, const float *const *probs, cnas_rng *
     edge_weights(s, probs, W);
     int ops[NB_EDGES];
     double lp = 0.0;
-    for (int e = 0; e < NB_EDGES; e++) {
+    for (int e = 0; e < s->n_edges; e++) {
         double u = cnas_rng_uniform_double(rng), c = 0.0;
         ops[e] = -1;
         for (int k = 0; k < s->n_cand && ops[e] < 0; k++) {
@@ -539,7 +547,7 @@ cnas_status nb_log_prob(void *self, const float *const *probs, const cnas_arch *
     double W[NB_EDGES][NB_MAX_CANDIDATES];
     edge_weights(s, probs, W);
     double lp = 0.0;
-    for (int e = 0; e < NB_EDGES; e++)
+    for (int e = 0; e < s->n_edges; e++)
         lp += log(fmax(W[e][ops[e]], 1e-300));
     *out = lp;
     return CNAS_OK;

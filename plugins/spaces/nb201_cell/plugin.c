@@ -6,6 +6,10 @@ static const cnas_param_spec nb201_cell_keys[] = {
                         "channels C of the first stage (2C and 4C in the next two)"),
     CNAS_PARAM_SPEC_INT("cells_per_stage", "5", 1, 64,
                         "cells N per stage; a stride-2 residual block sits between stages"),
+    CNAS_PARAM_SPEC_INT("nodes", "4", 2, 4,
+                        "nodes per cell (the reference's max_nodes): node 0 the input, the last "
+                        "the output, an edge i<-j for every j < i, nodes(nodes-1)/2 edges; 4 is "
+                        "the benchmark's cell, fewer give small toy spaces"),
     CNAS_PARAM_SPEC_STRING("candidates", "none,skip_connect,nor_conv_1x1,nor_conv_3x3,avg_pool_3x3",
                            "comma-separated op components on every edge, in weight-column order "
                            "(the reference's five by default)"),
@@ -20,7 +24,8 @@ static const cnas_param_spec nb201_cell_keys[] = {
                          "candidates in the backward pass (same gradients, less memory)"),
     CNAS_PARAM_SPEC_CHOICE("index_order", "generation", "generation|benchmark",
                            "enumeration order: generation (Structure.gen_all: the last edge "
-                           "varies fastest) or benchmark (the NAS-Bench-201 API index)"),
+                           "varies fastest) or benchmark (the NAS-Bench-201 API index; only "
+                           "with nodes = 4 and the five reference candidates)"),
 };
 
 static const cnas_space_vtable nb201_cell_vtable = {
@@ -31,8 +36,9 @@ static const cnas_space_vtable nb201_cell_vtable = {
 
 static const cnas_component nb201_cell_components[] = {
     CNAS_COMPONENT(CNAS_KIND_SPACE, NB_NAME,
-                   "The NAS-Bench-201 cell space: one 4-node cell of 6 edges shared by 3 stages "
-                   "of N cells (Dong & Yang 2020); needs the nb201_ops and darts_ops plugins",
+                   "The NAS-Bench-201 cell space: one cell of 4 nodes and 6 edges (key nodes: 2 "
+                   "to 4) shared by 3 stages of N cells (Dong & Yang 2020); needs the nb201_ops "
+                   "and darts_ops plugins",
                    nb201_cell_keys, &nb201_cell_vtable),
 };
 
