@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Search strategies end to end through the cnas binary: random search with weight sharing
 # (examples/plugins/random_search, built in as random_search) on the DARTS cell and on the
-# ResNet20 pooling space: its outputs, deterministic runs, and exact resume after kill -9
-# mid-epoch in the supernet training and during the evaluation of the candidates, and after
-# Ctrl-C during the evaluation.
+# ResNet20 pooling space, and SETN on the DARTS cell and the NAS-Bench-201 cell: outputs,
+# deterministic runs, and exact resume after kill -9 mid-epoch in the supernet training and
+# during the evaluation of the candidates, and after Ctrl-C during the evaluation.
 # Usage: strategies.sh CNAS_BINARY PLUGIN_DIR EXAMPLES_DIR
 set -u
 cnas=$1
@@ -76,7 +76,7 @@ interrupt_resume() { # label run_name signal ready_test config [--set ...]
     check "$label: $what landed after a checkpoint and before the end" 0 $?
     "$cnas" -q resume "runs/$name" >/dev/null 2>&1
     check "$label: resume after $what finishes" 0 $?
-    resumed=$(grep -o "random: resuming at .*" "runs/$name/log.txt" | head -1)
+    resumed=$(grep -oE "(random|setn): resuming at .*" "runs/$name/log.txt" | head -1)
     echo "     ($resumed)"
 }
 
@@ -168,6 +168,74 @@ interrupt_resume "resnet20_pool, Ctrl-C" pc INT 'grep -q "random: candidate 3/" 
 [[ $resumed =~ ^random:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|[1-3][0-9])\ of\ 40 ]]
 check "resnet20_pool: Ctrl-C stopped the evaluation after a candidate" 0 $?
 same_outputs "resnet20_pool, Ctrl-C in evaluation" p1 pc
+
+# ---- SETN: the DARTS cell (candidates drawn from the evaluator) and the NAS-Bench-201
+# cell (the most likely of its 15,625 cells); the candidates file too -------------------
+OUTPUTS="arch.txt ranking.tsv steps.csv epochs.csv candidates.csv alpha.jsonl"
+S=(--set strategy.use=setn --set strategy.candidates=12 --set strategy.eval_batches=2
+   --set train.epochs=2 --set dataset.n_train=512 --set checkpoint.every_steps=1)
+out=$(search s1 darts.ini "${S[@]}" 2>&1)
+check "setn, darts_cell: a search runs to the end" 0 $? "architecture: Genotype\(normal=" "$out"
+ranking_ok s1 12
+check "setn, darts_cell: ranking.tsv with one row per candidate, best first" 0 $?
+[ "$(wc -l <runs/s1/candidates.csv)" -eq 13 ] && ! grep -q "'none'" runs/s1/candidates.csv
+check "setn, darts_cell: candidates.csv holds 12 distinct candidates, none with a none op" 0 $?
+grep -q '"chosen": "Genotype(normal=' runs/s1/alpha.jsonl
+check "setn, darts_cell: every epoch logs its chosen architecture" 0 $?
+search s2 darts.ini "${S[@]}" >/dev/null 2>&1
+same_outputs "setn, darts_cell: deterministic" s1 s2
+interrupt_resume "setn, darts_cell, training" sk 9 '[ -f runs/sk/checkpoint.ckpt ]' darts.ini "${S[@]}"
+[[ $resumed =~ ^setn:\ resuming\ at\ epoch\ [01]\ step\ [1-7], ]]
+check "setn, darts_cell: the kill landed mid-epoch" 0 $?
+same_outputs "setn, darts_cell, killed in training" s1 sk
+interrupt_resume "setn, darts_cell, evaluation" se 9 \
+    'grep -q "setn: candidate 3/" runs/se/log.txt 2>/dev/null' darts.ini "${S[@]}"
+[[ $resumed =~ ^setn:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|1[01])\ of\ 12 ]]
+check "setn, darts_cell: the kill landed during the final evaluation" 0 $?
+same_outputs "setn, darts_cell, killed in evaluation" s1 se
+
+cat > nb.ini <<'INI'
+[run]
+name = nb
+out_dir = runs
+threads = 2
+[dataset]
+use = synthetic
+classes = 4
+n_train = 512
+n_test = 64
+size = 8
+[space]
+use = nb201_cell
+init_channels = 4
+cells_per_stage = 1
+[strategy]
+use = setn
+candidates = 10
+eval_batches = 1
+[train]
+epochs = 2
+batch_size = 32
+nesterov = true
+weight_decay = 5e-4
+grad_clip = 0
+[checkpoint]
+every_steps = 1
+INI
+out=$(search n1 nb.ini 2>&1)
+check "setn, nb201_cell: a search runs to the end" 0 $? "architecture: \|[a-z_0-9]+~0\|\+" "$out"
+ranking_ok n1 10
+check "setn, nb201_cell: ranking.tsv with one row per candidate, best first" 0 $?
+[ "$(wc -l <runs/n1/candidates.csv)" -eq 11 ] && head -1 runs/n1/candidates.csv | grep -q "^rank,arch,val_acc,val_loss,log_p,flops,params$"
+check "setn, nb201_cell: candidates.csv lists the 10 candidates with their log p" 0 $?
+interrupt_resume "setn, nb201_cell, evaluation" ne 9 \
+    'grep -q "setn: candidate 2/" runs/ne/log.txt 2>/dev/null' nb.ini
+[[ $resumed =~ ^setn:\ resuming\ at\ epoch\ 2\ step\ 0,\ [1-9]\ of\ 10 ]]
+check "setn, nb201_cell: the kill landed during the final evaluation" 0 $?
+same_outputs "setn, nb201_cell, killed in evaluation" n1 ne
+interrupt_resume "setn, nb201_cell, Ctrl-C" nc INT 'grep -q "setn: candidate 2/" runs/nc/log.txt 2>/dev/null' \
+    nb.ini
+same_outputs "setn, nb201_cell, Ctrl-C in evaluation" n1 nc
 
 echo "$pass passed, $fail failed ($((SECONDS - t0)) s)"
 [ "$fail" -eq 0 ]
