@@ -1682,6 +1682,50 @@ START_TEST(test_two_node_cells_have_one_edge)
 }
 END_TEST
 
+
+/* SETN trains the template network on the reference's forward_urs paths: every cell
+ * draws its own ops, and no node is fed by `none` alone; the draws stay uniform
+ * otherwise (node 1 never takes none; at node 3 each op of an edge is about as likely). */
+START_TEST(test_training_paths_differ_per_cell_and_never_starve_a_node)
+{
+    fx_setup(2, (const char *[]){"init_channels=4", "cells_per_stage=2"});
+    void *s = build(CNAS_SPACE_SUPERNET, NULL, 8, 10);
+    ck_assert(CNAS_VT_HAS(fx.vt, sample_path));
+    cnas_error err;
+    cnas_arch *a = cnas_arch_new(n_points(s), &err);
+    cnas_rng rng;
+    cnas_rng_init(&rng, 4, "test");
+    int differ = 0, count[5] = {0}, draws = 3000;
+    for (int t = 0; t < draws; t++) {
+        ck_assert_int_eq(fx.vt->sample_path(s, &rng, a, &err), CNAS_OK);
+        for (int c = 0; c < 6; c++) {
+            int op[6];
+            for (int e = 0; e < 6; e++) {
+                op[e] = cnas_arch_single(a, c * 6 + e);
+                ck_assert_int_ge(op[e], 0);
+            }
+            ck_assert_int_ne(op[0], 0);                           /* node 1 <- 0 */
+            ck_assert(op[1] != 0 || op[2] != 0);                  /* node 2 */
+            ck_assert(op[3] != 0 || op[4] != 0 || op[5] != 0);    /* node 3 */
+            if (c == 0)
+                count[op[5]]++;
+        }
+        for (int e = 0; e < 6; e++)
+            differ += cnas_arch_single(a, e) != cnas_arch_single(a, 6 + e);
+    }
+    ck_assert_int_gt(differ, draws); /* cells draw independently */
+    /* At node 3 an all-none draw (1/125) is redrawn: p(none on 3<-2) = 24/124. */
+    for (int k = 0; k < 5; k++) {
+        double want = (k == 0 ? 24.0 : 25.0) / 124.0 * draws;
+        ck_assert_msg(fabs(count[k] - want) < 5 * sqrt(want), "op %d: %d of %d", k, count[k],
+                      draws);
+    }
+    cnas_arch_free(a);
+    fx.vt->destroy(s);
+    fx_teardown();
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("nb201_cell");
@@ -1698,6 +1742,7 @@ static Suite *make_suite(void)
     TCase *tc = tcase_create("space");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_every_cell_has_the_six_reference_edges_sharing_one_key);
+    tcase_add_test(tc, test_training_paths_differ_per_cell_and_never_starve_a_node);
     tcase_add_test(tc, test_enumeration_follows_gen_all_with_the_last_edge_fastest);
     tcase_add_test(tc, test_benchmark_order_matches_the_reference_meta_generation);
     tcase_add_test(tc, test_string_round_trip_is_byte_identical);

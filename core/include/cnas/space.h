@@ -150,6 +150,10 @@ typedef struct cnas_space_vtable {
     /* log p(a) under the rule of sample_weighted: ranking candidates by likelihood. */
     cnas_status (*log_prob)(void *self, const float *const *probs, const cnas_arch *a,
                             double *out, cnas_error *err);
+    /* A random single path for training a supernet the way its paper samples it, which
+     * may differ from a valid architecture (NAS-Bench-201's SETN: every cell its own
+     * path, no node left with only `none` inputs). Strategies fall back to sample(). */
+    cnas_status (*sample_path)(void *self, cnas_rng *rng, cnas_arch *out, cnas_error *err);
 } cnas_space_vtable;
 
 #ifdef __cplusplus

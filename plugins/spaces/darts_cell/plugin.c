@@ -29,6 +29,7 @@ static const cnas_space_vtable darts_cell_vtable = {
     sizeof(cnas_space_vtable), dc_create, dc_destroy, dc_choice_points, dc_forward, dc_tensors,
     dc_derive, dc_format, dc_parse, dc_write_json, dc_write_dot, dc_sample, dc_enumerate_count,
     dc_enumerate, dc_cost, dc_candidate_cost, dc_sample_weighted, dc_log_prob,
+    NULL, /* sample_path: sample() draws the uniform training paths */
 };
 
 static const cnas_component darts_cell_components[] = {

@@ -116,6 +116,7 @@ int64_t nb_enumerate_count(void *self);
 cnas_status nb_enumerate(void *self, int64_t index, cnas_arch *out, cnas_error *err);
 cnas_status nb_sample_weighted(void *self, const float *const *probs, cnas_rng *rng,
                                cnas_arch *out, double *log_prob, cnas_error *err);
+cnas_status nb_sample_path(void *self, cnas_rng *rng, cnas_arch *out, cnas_error *err);
 cnas_status nb_log_prob(void *self, const float *const *probs, const cnas_arch *a, double *out,
                         cnas_error *err);
 

@@ -502,6 +502,33 @@ cnas_status nb_sample(void *self, cnas_rng *rng, cnas_arch *out, cnas_error *err
     return CNAS_OK;
 }
 
+/* SETN's training paths (forward_urs of the reference's search cell): every cell draws
+ * its own ops, each node's incoming ops uniformly, redrawn until at least one of them
+ * is not `none`. */
+cnas_status nb_sample_path(void *self, cnas_rng *rng, cnas_arch *out, cnas_error *err)
+{
+    nb_space *s = self;
+    cnas_status st = check_out(s, out, "sample a path into", err);
+    if (st)
+        return st;
+    cnas_arch_clear(out);
+    for (int c = 0; c < s->n_cells; c++)
+        for (int i = 1; i < s->nodes; i++) {
+            int first = i * (i - 1) / 2, k[NB_NODES];
+            bool live;
+            do {
+                live = s->none_idx < 0;
+                for (int j = 0; j < i; j++) {
+                    k[j] = (int)cnas_rng_below(rng, (uint32_t)s->n_cand);
+                    live = live || k[j] != s->none_idx;
+                }
+            } while (!live && s->n_cand > 1);
+            for (int j = 0; j < i; j++)
+                out->mask[c * s->n_edges + first + j] = 1ull << k[j];
+        }
+    return CNAS_OK;
+}
+
 /* SETN's dync_genotype(use_random=False) and get_log_prob: each edge's op drawn from its
  * weights (every candidate, `none` included), log p = Σ_e log w_e[op_e] over the cell's edges. Untied weights are
  * averaged over the cells; every edge's weights are renormalised to sum 1. */

@@ -31,7 +31,7 @@ static const cnas_param_spec nb201_cell_keys[] = {
 static const cnas_space_vtable nb201_cell_vtable = {
     sizeof(cnas_space_vtable), nb_create, nb_destroy, nb_choice_points, nb_forward, nb_tensors,
     nb_derive, nb_format, nb_parse, nb_write_json, nb_write_dot, nb_sample, nb_enumerate_count,
-    nb_enumerate, nb_cost, nb_candidate_cost, nb_sample_weighted, nb_log_prob,
+    nb_enumerate, nb_cost, nb_candidate_cost, nb_sample_weighted, nb_log_prob, nb_sample_path,
 };
 
 static const cnas_component nb201_cell_components[] = {

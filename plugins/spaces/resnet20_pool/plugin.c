@@ -17,6 +17,7 @@ static const cnas_space_vtable resnet20_pool_vtable = {
     NULL, /* candidate_cost: a pool's cost depends on the other placements (not separable) */
     NULL, /* sample_weighted, log_prob: enumerate instead (36 configurations) */
     NULL,
+    NULL, /* sample_path: sample() is the paper's uniform path */
 };
 
 static const cnas_component resnet20_pool_components[] = {

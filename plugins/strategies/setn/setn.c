@@ -78,7 +78,11 @@ static cnas_status setn_step(void *self, cnas_loop_step *st, cnas_error *err)
     cnas_search_env *env = s->env;
     cnas_tensor *const *theta = cnas_archparams_tensors(s->theta);
     int n_theta = cnas_archparams_groups(s->theta);
-    cnas_status rc = s->vt->sample(env->space, &s->path_rng, s->path, err);
+    /* The paper's training paths where the space has its own rule (NAS-Bench-201: a
+     * path per cell, no node fed only by `none`), else a uniform architecture. */
+    cnas_status rc = CNAS_VT_HAS(s->vt, sample_path)
+                         ? s->vt->sample_path(env->space, &s->path_rng, s->path, err)
+                         : s->vt->sample(env->space, &s->path_rng, s->path, err);
     cnas_path_batch pb = {env, NULL, s->path, st->x, st->y, 0};
     if (!rc)
         rc = cnas_grad_pass(s->g, cnas_path_loss, &pb, s->w, s->n_w, theta, n_theta, &st->loss,
