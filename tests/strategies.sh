@@ -211,8 +211,8 @@ init_channels = 4
 cells_per_stage = 1
 [strategy]
 use = setn
-candidates = 10
-eval_batches = 1
+candidates = 40
+eval_batches = 2
 [train]
 epochs = 2
 batch_size = 32
@@ -224,13 +224,13 @@ every_steps = 1
 INI
 out=$(search n1 nb.ini 2>&1)
 check "setn, nb201_cell: a search runs to the end" 0 $? "architecture: \|[a-z_0-9]+~0\|\+" "$out"
-ranking_ok n1 10
+ranking_ok n1 40
 check "setn, nb201_cell: ranking.tsv with one row per candidate, best first" 0 $?
-[ "$(wc -l <runs/n1/candidates.csv)" -eq 11 ] && head -1 runs/n1/candidates.csv | grep -q "^rank,arch,val_acc,val_loss,log_p,flops,params$"
-check "setn, nb201_cell: candidates.csv lists the 10 candidates with their log p" 0 $?
+[ "$(wc -l <runs/n1/candidates.csv)" -eq 41 ] && head -1 runs/n1/candidates.csv | grep -q "^rank,arch,val_acc,val_loss,log_p,flops,params$"
+check "setn, nb201_cell: candidates.csv lists the 40 candidates with their log p" 0 $?
 interrupt_resume "setn, nb201_cell, evaluation" ne 9 \
     'grep -q "setn: candidate 2/" runs/ne/log.txt 2>/dev/null' nb.ini
-[[ $resumed =~ ^setn:\ resuming\ at\ epoch\ 2\ step\ 0,\ [1-9]\ of\ 10 ]]
+[[ $resumed =~ ^setn:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|[1-3][0-9])\ of\ 40 ]]
 check "setn, nb201_cell: the kill landed during the final evaluation" 0 $?
 same_outputs "setn, nb201_cell, killed in evaluation" n1 ne
 interrupt_resume "setn, nb201_cell, Ctrl-C" nc INT 'grep -q "setn: candidate 2/" runs/nc/log.txt 2>/dev/null' \
