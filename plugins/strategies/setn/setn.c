@@ -488,10 +488,11 @@ static const cnas_param_spec setn_keys[] = {
     CNAS_PARAM_SPEC_INT("eval_batches", "1", 0, 1000000,
                         "validation batches per candidate, each candidate taking the next ones "
                         "as the reference does (0: the whole validation split)"),
-    CNAS_PARAM_SPEC_CHOICE("eval_bn", "running", "running|batch|recalibrate",
-                           "batch norm when evaluating a candidate: running statistics (batch "
-                           "statistics where the space tracks none), batch statistics, or "
-                           "running statistics re-estimated on training batches"),
+    CNAS_PARAM_SPEC_CHOICE("eval_bn", "batch", "running|batch|recalibrate",
+                           "batch norm when evaluating a candidate: batch statistics of each "
+                           "evaluation batch, running statistics (the reference's eval mode; "
+                           "the evaluator's mixture passes skew them), or running statistics "
+                           "re-estimated on training batches"),
     CNAS_PARAM_SPEC_INT("recalibrate_batches", "50", 1, 100000,
                         "training batches for eval_bn = recalibrate"),
     CNAS_PARAM_SPEC_INT("enumerate_limit", "100000", 0, 100000000,
