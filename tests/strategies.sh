@@ -169,6 +169,17 @@ interrupt_resume "resnet20_pool, Ctrl-C" pc INT 'grep -q "random: candidate 3/" 
 check "resnet20_pool: Ctrl-C stopped the evaluation after a candidate" 0 $?
 same_outputs "resnet20_pool, Ctrl-C in evaluation" p1 pc
 
+# ---- the balanced mixture (single path, M supernets) killed mid-epoch ---------------------
+OUTPUTS="arch.txt ranking.tsv steps.csv epochs.csv ranking.csv mixture.jsonl"
+sed -e 's/^use = random$/use = balanced_mixture\nsupernets = 2/' \
+    -e '/^candidates\|^eval_bn\|^recalibrate_batches\|^eval_batches/d' pool.ini >bm.ini
+out=$(search b1 bm.ini 2>&1)
+check "balanced_mixture: a search runs to the end" 0 $? "architecture: \[[0-9],[0-9],[0-9]\]" "$out"
+interrupt_resume "balanced_mixture, training" bk 9 '[ -f runs/bk/checkpoint.ckpt ]' bm.ini
+grep -q "resum" runs/bk/log.txt; [ -f runs/bk/arch.txt ]
+check "balanced_mixture: the killed run was resumed to the end" 0 $?
+same_outputs "balanced_mixture, killed in training" b1 bk
+
 # ---- SETN: the DARTS cell (candidates drawn from the evaluator) and the NAS-Bench-201
 # cell (the most likely of its 15,625 cells); the candidates file too -------------------
 OUTPUTS="arch.txt ranking.tsv steps.csv epochs.csv candidates.csv alpha.jsonl"
