@@ -217,8 +217,8 @@ cnas_status cnas_ckpt_save(const cnas_ckpt *ck, const char *path, cnas_error *er
     if (fclose(f) != 0 && !w.failed)
         w.failed = errno ? errno : EIO;
     if (w.failed) {
-        cnas_status s = cnas_error_set(err, CNAS_ERR_IO, "checkpoint %s: write failed: %s", tmp,
-                                       strerror(w.failed));
+        cnas_status s = cnas_error_set(err, CNAS_ERR_IO, "checkpoint %s: write failed: %s (%s "
+                                       "is left as it was)", tmp, strerror(w.failed), path);
         unlink(tmp);
         free(tmp);
         return s;
@@ -242,6 +242,19 @@ static cnas_ckpt *load_fail(cnas_ckpt *ck, cnas_error *err, cnas_status code, co
     return NULL;
 }
 
+/* A record that does not fit: name it by position, byte offset and (when readable) name. */
+static cnas_ckpt *record_fail(cnas_ckpt *ck, cnas_error *err, const char *path, uint64_t i,
+                              uint64_t n, size_t at, const char *name, const char *what,
+                              size_t size)
+{
+    cnas_error_set(err, CNAS_ERR_FORMAT, "checkpoint %s: record %" PRIu64 " of %" PRIu64
+                   "%s%s%s at byte offset %zu: %s (the file has %zu bytes: truncated or corrupt)",
+                   path, i + 1, n, name ? " '" : "", name ? name : "", name ? "'" : "", at, what,
+                   size);
+    cnas_ckpt_free(ck);
+    return NULL;
+}
+
 cnas_ckpt *cnas_ckpt_load(const char *path, cnas_error *err)
 {
     FILE *f = fopen(path, "rb");
@@ -250,7 +263,12 @@ cnas_ckpt *cnas_ckpt_load(const char *path, cnas_error *err)
         return NULL;
     }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || st.st_size < 28) {
+    if (fstat(fileno(f), &st) != 0) {
+        cnas_error_set(err, CNAS_ERR_IO, "checkpoint %s: cannot stat: %s", path, strerror(errno));
+        fclose(f);
+        return NULL;
+    }
+    if (st.st_size < 28) {
         fclose(f);
         cnas_error_set(err, CNAS_ERR_FORMAT, "checkpoint %s: truncated (%lld bytes, expected at "
                        "least 28)", path, (long long)st.st_size);
@@ -270,7 +288,8 @@ cnas_ckpt *cnas_ckpt_load(const char *path, cnas_error *err)
     if (got != size)
         return load_fail(ck, err, CNAS_ERR_IO, path, "short read");
     if (memcmp(buf, CKPT_MAGIC, 8) != 0)
-        return load_fail(ck, err, CNAS_ERR_FORMAT, path, "not a cnas checkpoint (bad magic)");
+        return load_fail(ck, err, CNAS_ERR_FORMAT, path,
+                         "not a cnas checkpoint (bad magic at byte offset 0)");
     uint32_t version, endian, crc_file;
     uint64_t n;
     memcpy(&version, buf + 8, 4);
@@ -278,41 +297,44 @@ cnas_ckpt *cnas_ckpt_load(const char *path, cnas_error *err)
     memcpy(&n, buf + 16, 8);
     if (endian != CKPT_ENDIAN)
         return load_fail(ck, err, CNAS_ERR_FORMAT, path,
-                         "written on a machine of the other endianness");
+                         "written on a machine of the other endianness (or a corrupt marker at "
+                         "byte offset 12)");
     if (version != CNAS_CKPT_FORMAT_VERSION) {
         cnas_error_set(err, CNAS_ERR_FORMAT, "checkpoint %s: format version %" PRIu32
-                       ", this cnas reads version %d", path, version, CNAS_CKPT_FORMAT_VERSION);
+                       " at byte offset 8, this cnas reads version %d", path, version,
+                       CNAS_CKPT_FORMAT_VERSION);
         cnas_ckpt_free(ck);
         return NULL;
     }
-    memcpy(&crc_file, buf + size - 4, 4);
-    uLong crc = crc32(0L, Z_NULL, 0);
-    for (size_t off = 0; off < size - 4;) {
-        uInt k = size - 4 - off > (1u << 30) ? (1u << 30) : (uInt)(size - 4 - off);
-        crc = crc32(crc, buf + off, k);
-        off += k;
-    }
-    if ((uint32_t)crc != crc_file)
-        return load_fail(ck, err, CNAS_ERR_FORMAT, path,
-                         "checksum mismatch (the file is corrupt or truncated)");
+    /* The structure first, so that a truncated file names the record it cuts into; then
+     * the checksum over every byte. */
     size_t off = 24, end = size - 4;
     for (uint64_t i = 0; i < n; i++) {
         uint32_t type, nl;
         uint64_t len;
+        size_t at = off;
         if (end - off < 8)
-            return load_fail(ck, err, CNAS_ERR_FORMAT, path, "record header past the end");
+            return record_fail(ck, err, path, i, n, at, NULL, "header past the end", size);
         memcpy(&type, buf + off, 4);
         memcpy(&nl, buf + off + 4, 4);
         off += 8;
-        if (nl == 0 || nl > end - off || end - off - nl < 8)
-            return load_fail(ck, err, CNAS_ERR_FORMAT, path, "record name past the end");
+        if (nl == 0 || nl > 4096)
+            return record_fail(ck, err, path, i, n, at, NULL, "bad name length", size);
+        if (nl > end - off || end - off - nl < 8)
+            return record_fail(ck, err, path, i, n, at, NULL, "name past the end", size);
+        if (memchr(buf + off, '\0', nl))
+            return record_fail(ck, err, path, i, n, at, NULL, "name holds a NUL byte", size);
         char *name = strndup((const char *)buf + off, nl);
+        if (!name)
+            return load_fail(ck, err, CNAS_ERR_NOMEM, path, "out of memory");
         off += nl;
         memcpy(&len, buf + off, 8);
         off += 8;
-        if (!name || len > end - off) {
+        if (len > end - off) {
+            record_fail(NULL, err, path, i, n, at, name, "payload past the end", size);
             free(name);
-            return load_fail(ck, err, CNAS_ERR_FORMAT, path, "record payload past the end");
+            cnas_ckpt_free(ck);
+            return NULL;
         }
         if (ck->n == ck->cap) {
             size_t cap = ck->cap ? ck->cap * 2 : 32;
@@ -327,8 +349,26 @@ cnas_ckpt *cnas_ckpt_load(const char *path, cnas_error *err)
         ck->recs[ck->n++] = (record){type, name, buf + off, len};
         off += len;
     }
-    if (off != end)
-        return load_fail(ck, err, CNAS_ERR_FORMAT, path, "trailing bytes after the last record");
+    if (off != end) {
+        char what[160];
+        snprintf(what, sizeof what, "%zu trailing bytes after record %" PRIu64
+                 " (ending at byte offset %zu) before the checksum", end - off, n, off);
+        return load_fail(ck, err, CNAS_ERR_FORMAT, path, what);
+    }
+    memcpy(&crc_file, buf + size - 4, 4);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (size_t o = 0; o < size - 4;) {
+        uInt k = size - 4 - o > (1u << 30) ? (1u << 30) : (uInt)(size - 4 - o);
+        crc = crc32(crc, buf + o, k);
+        o += k;
+    }
+    if ((uint32_t)crc != crc_file) {
+        char what[200];
+        snprintf(what, sizeof what, "checksum mismatch at byte offset %zu (stored 0x%08" PRIx32
+                 ", computed 0x%08" PRIx32 " over bytes 0-%zu): the file is corrupt", size - 4,
+                 crc_file, (uint32_t)crc, size - 5);
+        return load_fail(ck, err, CNAS_ERR_FORMAT, path, what);
+    }
     return ck;
 }
 
