@@ -1,12 +1,17 @@
 /* cnas search, cnas train, cnas resume: set up a run directory and run. */
 #include "host.h"
 
+#include <cnas/checkpoint.h>
+
 #include <errno.h>
 #include <libgen.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -17,6 +22,90 @@
 static bool stop_flag(void)
 {
     return cnas_stop_requested();
+}
+
+/* One process per run directory: an exclusive flock on <run_dir>/cnas.lock, held until
+ * the run returns (or the process dies: the kernel drops it, so a killed run leaves no
+ * stale lock). Returns the descriptor, or -1 with err set. */
+static int lock_run_dir(const char *dir, cnas_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cnas.lock", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        cnas_error_set(err, CNAS_ERR_IO, "cannot open the lock file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            cnas_error_set(err, CNAS_ERR_INVALID, "run directory %s is in use by another cnas "
+                           "process (it holds %s); wait for it to finish or stop it first", dir,
+                           path);
+        else
+            cnas_error_set(err, CNAS_ERR_IO, "cannot lock %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Before a resume changes anything in the run directory (log, manifest, the appended
+ * files it cuts back), its checkpoint must load, checksum and all, and hold the run's
+ * records. */
+static cnas_status verify_checkpoint(const char *path, cnas_error *err)
+{
+    cnas_ckpt *ck = cnas_ckpt_load(path, err);
+    if (!ck)
+        return err->code;
+    static const char *const text[] = {"run.config", "run.fingerprint"};
+    static const char *const ints[] = {"run.kind", "run.epoch", "run.step", "run.steps_done"};
+    cnas_status st = CNAS_OK;
+    int64_t v;
+    for (size_t i = 0; !st && i < sizeof text / sizeof *text; i++)
+        if (!cnas_ckpt_get_str(ck, text[i], err))
+            st = err->code;
+    for (size_t i = 0; !st && i < sizeof ints / sizeof *ints; i++)
+        st = cnas_ckpt_get_i64(ck, ints[i], &v, err);
+    for (int i = 0; !st && i < cnas_ckpt_count(ck); i++) {
+        const char *name = cnas_ckpt_name_at(ck, i);
+        if (strncmp(name, "run.size.", 9) == 0 &&
+            (!(st = cnas_ckpt_get_i64(ck, name, &v, err))) && v < 0)
+            st = cnas_error_set(err, CNAS_ERR_FORMAT, "checkpoint: record '%s' is negative", name);
+    }
+    if (st) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        cnas_error_set(err, CNAS_ERR_FORMAT, "checkpoint %s: %s", path,
+                       strncmp(msg, "checkpoint: ", 12) == 0 ? msg + 12 : msg);
+    }
+    cnas_ckpt_free(ck);
+    return st ? CNAS_ERR_FORMAT : CNAS_OK;
+}
+
+/* [run] memory_check guards the start of a run and changes nothing in it: it is left
+ * out of the text a checkpoint compares on resume, so a resume may turn it off (and
+ * checkpoints written before the key existed still resume). */
+static void drop_memory_check(char *text)
+{
+    if (!text)
+        return;
+    bool in_run = false;
+    char *w = text;
+    for (const char *r = text; *r;) {
+        size_t n = strcspn(r, "\n");
+        bool nl = r[n] == '\n';
+        if (r[0] == '[')
+            in_run = strncmp(r, "[run]", 5) == 0;
+        bool drop = in_run && strncmp(r, "memory_check = ", 15) == 0;
+        if (!drop) {
+            memmove(w, r, n + nl);
+            w += n + nl;
+        }
+        r += n + nl;
+    }
+    *w = '\0';
 }
 
 int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
@@ -36,6 +125,22 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
     /* The session keeps a pointer to its configuration's path: it lives as long as s. */
     char resume_config[4200];
 
+    int lock_fd = -1;
+    /* A write past `ulimit -f` fails with EFBIG (reported, the old checkpoint kept) instead
+     * of killing the process. */
+    signal(SIGXFSZ, SIG_IGN);
+    if (resume_dir) {
+        char ckpt[4200];
+        struct stat sb;
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.ckpt", resume_dir);
+        if ((lock_fd = lock_run_dir(resume_dir, &err)) < 0 ||
+            (stat(ckpt, &sb) == 0 && verify_checkpoint(ckpt, &err))) {
+            host_print_error("resume", &err);
+            if (lock_fd >= 0)
+                close(lock_fd);
+            return EXIT_USAGE;
+        }
+    }
     if (resume_dir) {
         snprintf(resume_config, sizeof resume_config, "%s/config.ini", resume_dir);
         snprintf(run_dir, sizeof run_dir, "%s", resume_dir);
@@ -68,8 +173,12 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
         if (!st)
             st = host_parse_arch(&s, od.data, arch_text, &arch, &err);
     }
+    /* A run that cannot fit in memory is refused before it allocates anything large. */
+    if (!st && cnas_params_bool(s.run, "memory_check"))
+        st = host_memory_check(&s, kind, cnas_data_info(od.data), arch, &err);
     if (!st) {
         config_text = session_config_text(&s, false);
+        drop_memory_check(config_text);
         annotated = session_config_text(&s, true);
         fingerprint = cnas_registry_fingerprint(s.reg);
         if (!config_text || !annotated || !fingerprint)
@@ -83,6 +192,8 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
             st = host_new_run_dir(&s, kind == CNAS_RUN_TRAIN ? "-train" : "", run_dir,
                                   sizeof run_dir, &err);
         }
+        if (!st && (lock_fd = lock_run_dir(run_dir, &err)) < 0)
+            st = err.code;
         if (!st)
             st = host_write_text(run_dir, "config.ini", annotated, &err);
         if (!st)
@@ -213,6 +324,8 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
     free(fingerprint);
     close_data(&od);
     session_close(&s);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return code;
 }
 

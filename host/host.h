@@ -21,6 +21,12 @@ typedef struct host_options {
     const char *grid_file;      /* data --grid */
     const char *only;           /* standalone --only: configuration indices */
     const char *key;            /* correlate --key: the column naming architectures */
+    const char *input;          /* info --input C,H,W: the input shape instead of the dataset's */
+    const char *classes;        /* info --classes K: the number of classes instead of the dataset's */
+    const char *out_dir;        /* info --out DIR: where the drawings go */
+    bool json;                  /* info --json */
+    const char *output;         /* report -o: the HTML file */
+    const char *standalone;     /* report --standalone: a standalone.csv to correlate with */
     const char *args[4];        /* positional arguments after the command */
     int n_args;
 } host_options;
@@ -110,5 +116,34 @@ int cmd_train(const host_options *o);
 int cmd_resume(const host_options *o);
 int cmd_standalone(const host_options *o);
 int cmd_correlate(const host_options *o);
+int cmd_info(const host_options *o);
+
+/* The memory a run needs (memcheck.c): a model measured on small instances of the space
+ * (docs/config.md, [run] memory_check). */
+typedef struct host_mem_estimate {
+    double params;             /* trainable parameters */
+    double param_bytes;        /* 12 bytes a parameter (weight, gradient, momentum), 4 an other element */
+    double train_per_image;    /* step arena of a training step, per image */
+    double eval_per_image;     /* of an evaluation pass, per image */
+    double activation_bytes;   /* the larger of a training step and an evaluation pass */
+    bool stepped;              /* activations measured (false: stopped at the parameters) */
+    bool extrapolated;         /* built at small init_channels and scaled to `width` */
+    int64_t width;
+} host_mem_estimate;
+/* dims: in_channels, height, width, classes. Stops after the parameters when their bytes
+ * exceed `limit`. CNAS_ERR_UNSUPPORTED when the space does not scale as the model says. */
+cnas_status host_memory_estimate(const session *s, const cnas_params *space_params,
+                                 cnas_space_build build, const cnas_arch *arch, const int dims[4],
+                                 int batch, int eval_batch, double limit, host_mem_estimate *e,
+                                 cnas_error *err);
+/* Physical memory (or a container's limit) and what is available now, in bytes. */
+void host_machine_memory(double *total, double *available);
+void host_format_bytes(double bytes, char *buf, size_t n);
+void host_format_count(double count, char *buf, size_t n); /* "68.8 G", "3.35 M", "4096" */
+/* Refuse (CNAS_ERR_CONFIG) a run estimated above 90% of the machine's memory; warn above
+ * the memory available now. */
+cnas_status host_memory_check(const session *s, cnas_run_kind kind, const cnas_dataset_info *in,
+                              const cnas_arch *arch, cnas_error *err);
+int cmd_report(const host_options *o);
 
 #endif

@@ -22,14 +22,24 @@ static const char usage[] =
     "                        test accuracies (standalone.csv; --only 0,3,5-9: some of them)\n"
     "  correlate A.csv[:COL] B.csv[:COL]  Kendall tau and Spearman rho between two rankings\n"
     "                        (rows matched by --key COLUMN, default arch)\n"
+    "  info CONFIG --arch FILE  parameters, multiply-adds per image, per-cell costs and\n"
+    "                        training memory of an architecture (FILE or - for stdin; --json;\n"
+    "                        --out DIR: its drawings; --input C,H,W --classes K: no dataset)\n"
+    "  report RUN_DIR        write a self-contained HTML report of a run (finished or not):\n"
+    "                        RUN_DIR/report.html, or -o FILE\n"
     "\n"
     "options:\n"
     "  --plugin-path DIR     search DIR for plugins first (repeatable)\n"
     "  --set SECTION.KEY=VALUE  override a configuration key (repeatable)\n"
-    "  --arch FILE           the architecture to train (train)\n"
+    "  --arch FILE           the architecture to train (train) or describe (info)\n"
     "  --grid FILE           write a PNG of samples per class (data)\n"
     "  --only LIST           indices of the architectures to train (standalone)\n"
     "  --key COLUMN          the column naming architectures (correlate)\n"
+    "  --input C,H,W, --classes K  the input shape and classes instead of the dataset's (info)\n"
+    "  --out DIR             write the architecture's drawings into DIR (info)\n"
+    "  --json                print one JSON object (info)\n"
+    "  -o FILE               the HTML file to write (report)\n"
+    "  --standalone FILE     a standalone.csv to correlate the ranking with (report)\n"
     "  -q, -v                quieter, more verbose\n"
     "  -h, --help            this help\n"
     "  --version             print the version\n"
@@ -62,7 +72,10 @@ int main(int argc, char **argv)
         const char *value = NULL;
         bool needs_value = strcmp(a, "--plugin-path") == 0 || strcmp(a, "--set") == 0 ||
                            strcmp(a, "--arch") == 0 || strcmp(a, "--grid") == 0 ||
-                           strcmp(a, "--only") == 0 || strcmp(a, "--key") == 0;
+                           strcmp(a, "--only") == 0 || strcmp(a, "--key") == 0 ||
+                           strcmp(a, "--input") == 0 || strcmp(a, "--classes") == 0 ||
+                           strcmp(a, "--out") == 0 ||
+                           strcmp(a, "-o") == 0 || strcmp(a, "--standalone") == 0;
         if (needs_value) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "cnas: %s needs a value\n%s", a, usage);
@@ -96,6 +109,18 @@ int main(int argc, char **argv)
             o.only = value;
         } else if (strcmp(a, "--key") == 0) {
             o.key = value;
+        } else if (strcmp(a, "--input") == 0) {
+            o.input = value;
+        } else if (strcmp(a, "--classes") == 0) {
+            o.classes = value;
+        } else if (strcmp(a, "--out") == 0) {
+            o.out_dir = value;
+        } else if (strcmp(a, "--json") == 0) {
+            o.json = true;
+        } else if (strcmp(a, "-o") == 0) {
+            o.output = value;
+        } else if (strcmp(a, "--standalone") == 0) {
+            o.standalone = value;
         } else if (strcmp(a, "-q") == 0) {
             o.verbosity = -1;
         } else if (strcmp(a, "-v") == 0) {
@@ -132,6 +157,8 @@ int main(int argc, char **argv)
         {"data", cmd_data, 1, 1},       {"search", cmd_search, 1, 1},     {"train", cmd_train, 1, 1},
         {"resume", cmd_resume, 1, 1},   {"standalone", cmd_standalone, 1, 1},
         {"correlate", cmd_correlate, 2, 2},
+        {"info", cmd_info, 1, 1},
+        {"report", cmd_report, 1, 1},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(command, commands[i].name) == 0) {

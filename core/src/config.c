@@ -463,6 +463,10 @@ const cnas_param_spec cnas_run_keys[] = {
     CNAS_PARAM_SPEC_BOOL("deterministic", "true",
                          "fix the thread count and data order so that a run repeats bit for bit"),
     CNAS_PARAM_SPEC_CHOICE("log_level", "info", "error|warn|info|debug", "terminal log level"),
+    CNAS_PARAM_SPEC_BOOL("memory_check", "true",
+                         "before a search or training, estimate the memory it needs and refuse it "
+                         "when that exceeds 90% of the machine's (not part of the run's identity: "
+                         "a resume may change it)"),
 };
 const int cnas_run_n_keys = (int)(sizeof cnas_run_keys / sizeof cnas_run_keys[0]);
 
