@@ -3,7 +3,9 @@
 #include "testutil.h"
 
 #include <elf.h>
+#include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -355,6 +357,333 @@ START_TEST(test_a_plugin_built_for_abi_1_0_loads_and_its_op_runs)
 }
 END_TEST
 
+/* ---- damaged copies of real plugins --------------------------------------------------
+ *
+ * Copies of built plugins (darts_ops.so, darts_cell.so: the loader's everyday input)
+ * cut short, with bits flipped and with regions zeroed: each loads or is rejected with
+ * a message naming its file, and none crashes the process. The flips and zeroed regions
+ * avoid the executable segments: their bytes are machine code, which no reading of the
+ * file can verify. */
+
+typedef struct plugin_bytes {
+    unsigned char *b;
+    size_t n;
+    size_t code[8][2];     /* file ranges of executable segments */
+    int n_code;
+    size_t data[8][2];     /* of writable segments */
+    int n_data;
+    size_t dyn[2];         /* of the dynamic section */
+} plugin_bytes;
+
+static plugin_bytes read_plugin(const char *env)
+{
+    const char *path = getenv(env);
+    ck_assert_msg(path != NULL, "%s is not set", env);
+    plugin_bytes p = {0};
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    fseek(f, 0, SEEK_END);
+    p.n = (size_t)ftell(f);
+    rewind(f);
+    p.b = malloc(p.n);
+    ck_assert_uint_eq(fread(p.b, 1, p.n, f), p.n);
+    fclose(f);
+    Elf64_Ehdr h;
+    memcpy(&h, p.b, sizeof h);
+    for (int i = 0; i < h.e_phnum; i++) {
+        Elf64_Phdr ph;
+        memcpy(&ph, p.b + h.e_phoff + (size_t)i * sizeof ph, sizeof ph);
+        if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X) && p.n_code < 8) {
+            p.code[p.n_code][0] = ph.p_offset;
+            p.code[p.n_code++][1] = ph.p_offset + ph.p_filesz;
+        }
+        if (ph.p_type == PT_LOAD && (ph.p_flags & PF_W) && p.n_data < 8) {
+            p.data[p.n_data][0] = ph.p_offset;
+            p.data[p.n_data++][1] = ph.p_offset + ph.p_filesz;
+        }
+        if (ph.p_type == PT_DYNAMIC) {
+            p.dyn[0] = ph.p_offset;
+            p.dyn[1] = ph.p_offset + ph.p_filesz;
+        }
+    }
+    ck_assert_int_gt(p.n_code, 0);
+    ck_assert_int_gt(p.dyn[1], p.dyn[0]);
+    return p;
+}
+
+static bool overlaps(const size_t (*ranges)[2], int n, size_t lo, size_t hi)
+{
+    for (int i = 0; i < n; i++)
+        if (lo < ranges[i][1] && hi > ranges[i][0])
+            return true;
+    return false;
+}
+
+/* Bytes a damaged copy may change. A sanitized build's plugins keep the sanitizer's
+ * own tables of their globals in their writable data, which its runtime trusts at
+ * load (a flipped size there has it poison gigabytes of shadow memory): there, the
+ * writable segments are left alone too, except the dynamic section. */
+static bool may_damage(const plugin_bytes *p, size_t lo, size_t hi)
+{
+    if (overlaps((const size_t(*)[2])p->code, p->n_code, lo, hi))
+        return false;
+#if defined(__SANITIZE_ADDRESS__)
+    if (overlaps((const size_t(*)[2])p->data, p->n_data, lo, hi) && !(lo >= p->dyn[0] && hi <= p->dyn[1]))
+        return false;
+#endif
+    return true;
+}
+
+static uint64_t next_random(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+
+/* What is being loaded, for the report of a crash (which ends the suite). */
+static char loading[256];
+
+static void on_crash(int sig)
+{
+    char msg[400];
+    int n = snprintf(msg, sizeof msg, "\ncrashed (signal %d) while loading %s\n", sig, loading);
+    ssize_t w = write(2, msg, (size_t)(n > 0 ? n : 0));
+    (void)w;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+typedef struct damage_dir {
+    char path[64];
+    int serial;
+    int loaded, rejected;
+} damage_dir;
+
+static void damage_dir_open(damage_dir *d)
+{
+    snprintf(d->path, sizeof d->path, "/tmp/cnas-damaged-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(d->path));
+    d->serial = d->loaded = d->rejected = 0;
+    signal(SIGSEGV, on_crash);
+    signal(SIGBUS, on_crash);
+    signal(SIGILL, on_crash);
+    signal(SIGFPE, on_crash);
+    signal(SIGABRT, on_crash); /* a sanitizer's report ends in abort() */
+}
+
+/* Every file stays until the end: a new file never reuses an inode the dynamic loader
+ * may still associate with an earlier one. */
+static void damage_dir_close(damage_dir *d)
+{
+    for (int i = 0; i < d->serial; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/d%05d.so", d->path, i);
+        unlink(path);
+    }
+    rmdir(d->path);
+    signal(SIGSEGV, SIG_DFL);
+    signal(SIGBUS, SIG_DFL);
+    signal(SIGILL, SIG_DFL);
+    signal(SIGFPE, SIG_DFL);
+    signal(SIGABRT, SIG_DFL);
+}
+
+/* Write n bytes as a new plugin file and load it: loaded, or rejected naming the file
+ * (and saying `must` when given). */
+static void load_damaged(damage_dir *d, const unsigned char *b, size_t n, const char *what,
+                         const char *must)
+{
+    char path[128], name[16];
+    snprintf(name, sizeof name, "d%05d.so", d->serial);
+    snprintf(path, sizeof path, "%s/%s", d->path, name);
+    d->serial++;
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+    snprintf(loading, sizeof loading, "%s (%s)", path, what);
+    cnas_error err;
+    cnas_registry *r = cnas_registry_new(&err);
+    cnas_status st = cnas_registry_load_file(r, path, &err);
+    if (st == CNAS_OK) {
+        d->loaded++;
+    } else {
+        d->rejected++;
+        ck_assert_msg(st == CNAS_ERR_PLUGIN, "%s: status %d: %s", what, st, err.msg);
+        ck_assert_msg(strstr(err.msg, name), "%s: the message does not name the file: %s", what,
+                      err.msg);
+        if (must)
+            ck_assert_msg(strstr(err.msg, must), "%s: the message lacks '%s': %s", what, must,
+                          err.msg);
+    }
+    ck_assert_int_eq(cnas_registry_plugin_count(r), st == CNAS_OK);
+    cnas_registry_free(r);
+}
+
+static const char *const real_plugins[] = {"DARTS_OPS_SO", "DARTS_CELL_SO"};
+
+START_TEST(test_a_real_plugin_cut_short_is_rejected_as_truncated)
+{
+    damage_dir d;
+    damage_dir_open(&d);
+    for (size_t k = 0; k < sizeof real_plugins / sizeof *real_plugins; k++) {
+        plugin_bytes p = read_plugin(real_plugins[k]);
+        size_t lens[80] = {0, 1, 3, 4, 5, 16, 63, 64, 100, 1000, 4096, 20000, p.n / 2, p.n - 1,
+                           p.n - 8, p.n - 64};
+        int n = 16;
+        for (int i = 1; i <= 40; i++) /* a sweep over the whole file */
+            lens[n++] = p.n * (size_t)i / 41;
+        for (int i = 0; i < n; i++) {
+            if (lens[i] >= p.n)
+                continue;
+            char what[96];
+            snprintf(what, sizeof what, "%s cut to %zu of %zu bytes", real_plugins[k], lens[i], p.n);
+            load_damaged(&d, p.b, lens[i], what, "truncated or corrupt ELF file");
+        }
+        ck_assert_int_eq(d.loaded, 0);
+        free(p.b);
+    }
+    damage_dir_close(&d);
+}
+END_TEST
+
+START_TEST(test_a_real_plugin_with_flipped_bits_loads_or_is_rejected)
+{
+    damage_dir d;
+    damage_dir_open(&d);
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    for (size_t k = 0; k < sizeof real_plugins / sizeof *real_plugins; k++) {
+        plugin_bytes p = read_plugin(real_plugins[k]);
+        unsigned char *b = malloc(p.n);
+        Elf64_Ehdr h;
+        memcpy(&h, p.b, sizeof h);
+        /* Every byte of the ELF header, the program headers and the dynamic section; every
+         * seventh of the section headers; 150 seeded positions anywhere else allowed. */
+        size_t pos[4096];
+        int n = 0;
+        for (size_t i = 0; i < h.e_phoff + (size_t)h.e_phnum * sizeof(Elf64_Phdr); i++)
+            pos[n++] = i;
+        for (size_t i = p.dyn[0]; i < p.dyn[1] && n < 3000; i++)
+            pos[n++] = i;
+        for (size_t i = h.e_shoff; i < p.n && n < 3900; i += 7)
+            pos[n++] = i;
+        for (int i = 0; i < 150;) {
+            size_t at = (size_t)(next_random(&seed) % p.n);
+            if (may_damage(&p, at, at + 1))
+                pos[n++] = at, i++;
+        }
+        for (int i = 0; i < n; i++) {
+            if (!may_damage(&p, pos[i], pos[i] + 1))
+                continue;
+            int bit = (int)(next_random(&seed) % 8);
+            memcpy(b, p.b, p.n);
+            b[pos[i]] ^= (unsigned char)(1u << bit);
+            char what[96];
+            snprintf(what, sizeof what, "%s with bit %d of byte %zu flipped", real_plugins[k], bit,
+                     pos[i]);
+            load_damaged(&d, b, p.n, what, NULL);
+        }
+        free(b);
+        free(p.b);
+    }
+    /* Both outcomes occur: a flip in unused bytes is harmless, one in a header is not. */
+    ck_assert_int_gt(d.loaded, 0);
+    ck_assert_int_gt(d.rejected, 0);
+    damage_dir_close(&d);
+}
+END_TEST
+
+START_TEST(test_a_real_plugin_with_zeroed_regions_loads_or_is_rejected)
+{
+    damage_dir d;
+    damage_dir_open(&d);
+    uint64_t seed = 0x2545f4914f6cdd1dull;
+    static const size_t lens[] = {1, 8, 24, 64, 256, 1024, 4096};
+    for (size_t k = 0; k < sizeof real_plugins / sizeof *real_plugins; k++) {
+        plugin_bytes p = read_plugin(real_plugins[k]);
+        unsigned char *b = malloc(p.n);
+        for (int i = 0; i < 60;) {
+            size_t len = lens[next_random(&seed) % (sizeof lens / sizeof *lens)];
+            size_t at = (size_t)(next_random(&seed) % p.n);
+            if (at + len > p.n || !may_damage(&p, at, at + len))
+                continue;
+            i++;
+            memcpy(b, p.b, p.n);
+            memset(b + at, 0, len);
+            char what[96];
+            snprintf(what, sizeof what, "%s with bytes %zu..%zu zeroed", real_plugins[k], at,
+                     at + len - 1);
+            load_damaged(&d, b, p.n, what, NULL);
+        }
+        /* The headers, wholly. */
+        memcpy(b, p.b, p.n);
+        memset(b + 16, 0, sizeof(Elf64_Ehdr) - 16);
+        load_damaged(&d, b, p.n, "the ELF header after e_ident zeroed", NULL);
+        Elf64_Ehdr h;
+        memcpy(&h, p.b, sizeof h);
+        memcpy(b, p.b, p.n);
+        memset(b + h.e_phoff, 0, (size_t)h.e_phnum * sizeof(Elf64_Phdr));
+        load_damaged(&d, b, p.n, "the program headers zeroed", "truncated or corrupt");
+        memcpy(b, p.b, p.n);
+        memset(b + p.dyn[0], 0, p.dyn[1] - p.dyn[0]);
+        load_damaged(&d, b, p.n, "the dynamic section zeroed", "truncated or corrupt");
+        free(b);
+        free(p.b);
+    }
+    ck_assert_int_gt(d.rejected, 0);
+    damage_dir_close(&d);
+}
+END_TEST
+
+/* Forged fields, each named in the message. */
+START_TEST(test_forged_layout_fields_are_named)
+{
+    damage_dir d;
+    damage_dir_open(&d);
+    plugin_bytes p = read_plugin("DARTS_OPS_SO");
+    unsigned char *b = malloc(p.n);
+    Elf64_Ehdr h;
+    memcpy(&h, p.b, sizeof h);
+    uint64_t big = (uint64_t)p.n + 4096;
+    struct {
+        size_t offset;
+        const char *what, *must;
+    } forged[] = {
+        {offsetof(Elf64_Ehdr, e_phoff), "e_phoff past the end", "program headers at offset"},
+        {offsetof(Elf64_Ehdr, e_shoff), "e_shoff past the end", "section headers at offset"},
+    };
+    for (size_t i = 0; i < sizeof forged / sizeof *forged; i++) {
+        memcpy(b, p.b, p.n);
+        memcpy(b + forged[i].offset, &big, sizeof big);
+        load_damaged(&d, b, p.n, forged[i].what, forged[i].must);
+    }
+    /* Each LOAD segment made longer than the file; the dynamic section moved out of them. */
+    for (int i = 0; i < h.e_phnum; i++) {
+        Elf64_Phdr ph;
+        size_t at = h.e_phoff + (size_t)i * sizeof ph;
+        memcpy(&ph, p.b + at, sizeof ph);
+        if (ph.p_type != PT_LOAD && ph.p_type != PT_DYNAMIC)
+            continue;
+        memcpy(b, p.b, p.n);
+        Elf64_Phdr f = ph;
+        if (ph.p_type == PT_LOAD) {
+            f.p_filesz = f.p_memsz = p.n - ph.p_offset + 1;
+        } else {
+            f.p_vaddr += 1 << 30;
+        }
+        memcpy(b + at, &f, sizeof f);
+        char what[64];
+        snprintf(what, sizeof what, "segment %d forged", i);
+        load_damaged(&d, b, p.n, what, ph.p_type == PT_LOAD ? "past the end of the" : "DYNAMIC");
+    }
+    free(b);
+    free(p.b);
+    damage_dir_close(&d);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
     Suite *s = suite_create("registry");
@@ -377,6 +706,10 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_a_missing_or_unreachable_required_member_is_named);
     tcase_add_test(tc, test_cnas_vt_has_reads_only_what_the_size_covers);
     tcase_add_test(tc, test_a_plugin_built_for_abi_1_0_loads_and_its_op_runs);
+    tcase_add_test(tc, test_a_real_plugin_cut_short_is_rejected_as_truncated);
+    tcase_add_test(tc, test_a_real_plugin_with_flipped_bits_loads_or_is_rejected);
+    tcase_add_test(tc, test_a_real_plugin_with_zeroed_regions_loads_or_is_rejected);
+    tcase_add_test(tc, test_forged_layout_fields_are_named);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -89,6 +89,10 @@ void cnas_registry_free(cnas_registry *r)
 #define ELF_R_GLOB_DAT R_X86_64_GLOB_DAT
 #define ELF_R_JUMP_SLOT R_X86_64_JUMP_SLOT
 #define ELF_RELA_ONLY 1
+/* The dynamic relocations a shared object has. */
+static const unsigned elf_dynamic_reloc_types[] = {
+    R_X86_64_NONE, R_X86_64_64, R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_RELATIVE,
+    R_X86_64_DTPMOD64, R_X86_64_DTPOFF64, R_X86_64_TPOFF64, R_X86_64_IRELATIVE, R_X86_64_TLSDESC};
 #elif defined(__aarch64__)
 #define ELF_R_RELATIVE R_AARCH64_RELATIVE
 #define ELF_R_IRELATIVE R_AARCH64_IRELATIVE
@@ -97,6 +101,10 @@ void cnas_registry_free(cnas_registry *r)
 #define ELF_R_GLOB_DAT R_AARCH64_GLOB_DAT
 #define ELF_R_JUMP_SLOT R_AARCH64_JUMP_SLOT
 #define ELF_RELA_ONLY 1
+static const unsigned elf_dynamic_reloc_types[] = {
+    R_AARCH64_NONE, R_AARCH64_ABS64, R_AARCH64_GLOB_DAT, R_AARCH64_JUMP_SLOT, R_AARCH64_RELATIVE,
+    R_AARCH64_TLS_DTPMOD, R_AARCH64_TLS_DTPREL, R_AARCH64_TLS_TPREL, R_AARCH64_TLSDESC,
+    R_AARCH64_IRELATIVE};
 #endif
 
 /* More than any sane object has; past these a header is taken for corrupt. */
@@ -144,12 +152,15 @@ static bool range_in(uint64_t start, uint64_t len, uint64_t seg, uint64_t seg_le
     return start >= seg && start - seg <= seg_len && len <= seg_len - (start - seg);
 }
 
-/* The file offset of [vaddr, vaddr + len) when a LOAD segment maps it from the file. */
-static bool file_backed(const elf_img *m, uint64_t vaddr, uint64_t len, uint64_t *off)
+/* The file offset of [vaddr, vaddr + len) when a LOAD segment with all of `flags` maps
+ * it from the file (the loader reads its tables from the mapping: PF_R). */
+static bool file_backed(const elf_img *m, uint64_t vaddr, uint64_t len, uint32_t flags,
+                        uint64_t *off)
 {
     for (int i = 0; i < m->phnum; i++) {
         const Elf64_Phdr *p = &m->ph[i];
-        if (p->p_type == PT_LOAD && range_in(vaddr, len, p->p_vaddr, p->p_filesz)) {
+        if (p->p_type == PT_LOAD && (p->p_flags & flags) == flags &&
+            range_in(vaddr, len, p->p_vaddr, p->p_filesz)) {
             if (off)
                 *off = p->p_offset + (vaddr - p->p_vaddr);
             return true;
@@ -356,24 +367,35 @@ static cnas_status elf_layout(elf_img *m, const Elf64_Ehdr *h, cnas_error *err)
             if (p->p_filesz < sizeof(Elf64_Dyn) || p->p_filesz % sizeof(Elf64_Dyn))
                 return elf_bad(m, err, "segment %d (DYNAMIC) of %llu bytes", i,
                                (unsigned long long)p->p_filesz);
-            if (!file_backed(m, p->p_vaddr, p->p_filesz, &off) || off != p->p_offset)
-                return elf_bad(m, err, "segment %d (DYNAMIC) at 0x%llx is not inside a LOAD "
-                               "segment", i, (unsigned long long)p->p_vaddr);
+            /* The loader adjusts the entries in place unless the segment says read-only. */
+            uint32_t need = PF_R | (p->p_flags & PF_W);
+            if (!file_backed(m, p->p_vaddr, p->p_filesz, need, &off) || off != p->p_offset)
+                return elf_bad(m, err, "segment %d (DYNAMIC) at 0x%llx is not inside a %s LOAD "
+                               "segment", i, (unsigned long long)p->p_vaddr,
+                               need & PF_W ? "readable and writable" : "readable");
             break;
         }
         case PT_TLS:
-            if (p->p_filesz && !file_backed(m, p->p_vaddr, p->p_filesz, NULL))
+            if (p->p_filesz && !file_backed(m, p->p_vaddr, p->p_filesz, PF_R, NULL))
                 return elf_bad(m, err, "segment %d (TLS) at 0x%llx is not inside a LOAD segment",
                                i, (unsigned long long)p->p_vaddr);
             break;
         case PT_GNU_RELRO:
-        case PT_PHDR:
             if (!mapped(m, p->p_vaddr, p->p_memsz, 0))
-                return elf_bad(m, err, "segment %d (%s) at 0x%llx is not inside a LOAD segment", i,
-                               phdr_type(p->p_type), (unsigned long long)p->p_vaddr);
+                return elf_bad(m, err, "segment %d (GNU_RELRO) at 0x%llx is not inside a LOAD "
+                               "segment", i, (unsigned long long)p->p_vaddr);
             break;
+        case PT_PHDR: {
+            /* Where the loader (and dl_iterate_phdr) finds the program headers later. */
+            uint64_t off = 0, len = (uint64_t)h->e_phnum * sizeof(Elf64_Phdr);
+            if (p->p_filesz < len || !file_backed(m, p->p_vaddr, len, PF_R, &off) ||
+                off != h->e_phoff)
+                return elf_bad(m, err, "segment %d (PHDR) at 0x%llx does not map the program "
+                               "headers", i, (unsigned long long)p->p_vaddr);
+            break;
+        }
         case PT_GNU_PROPERTY:
-            if (!file_backed(m, p->p_vaddr, p->p_filesz, NULL))
+            if (!file_backed(m, p->p_vaddr, p->p_filesz, PF_R, NULL))
                 return elf_bad(m, err, "segment %d (GNU_PROPERTY) at 0x%llx is not inside a LOAD "
                                "segment", i, (unsigned long long)p->p_vaddr);
             /* fall through */
@@ -395,7 +417,7 @@ static cnas_status elf_layout(elf_img *m, const Elf64_Ehdr *h, cnas_error *err)
         if (!(sh.sh_flags & SHF_ALLOC) || sh.sh_type == SHT_NOBITS || sh.sh_type == SHT_NULL ||
             !sh.sh_size)
             continue;
-        if (!file_backed(m, sh.sh_addr, sh.sh_size, &off) || off != sh.sh_offset)
+        if (!file_backed(m, sh.sh_addr, sh.sh_size, 0, &off) || off != sh.sh_offset)
             return elf_bad(m, err, "section %llu (0x%llx, %llu bytes at file offset %llu) is not "
                            "where the LOAD segments map it", (unsigned long long)i,
                            (unsigned long long)sh.sh_addr, (unsigned long long)sh.sh_size,
@@ -426,7 +448,7 @@ typedef struct elf_dyn {
 static bool dyn_str(const elf_img *m, const elf_dyn *d, uint64_t off)
 {
     uint64_t at;
-    if (off >= d->strsz || !file_backed(m, d->strtab, d->strsz, &at))
+    if (off >= d->strsz || !file_backed(m, d->strtab, d->strsz, PF_R, &at))
         return false;
     return memchr(m->b + at + off, '\0', d->strsz - off) != NULL;
 }
@@ -435,7 +457,7 @@ static bool dyn_str(const elf_img *m, const elf_dyn *d, uint64_t off)
 static cnas_status dyn_table(const elf_img *m, const char *tag, uint64_t vaddr, uint64_t len,
                              uint64_t *off, cnas_error *err)
 {
-    if (!file_backed(m, vaddr, len, off))
+    if (!file_backed(m, vaddr, len, PF_R, off))
         return elf_bad(m, err, "dynamic section: %s at 0x%llx (%llu bytes) is not inside a LOAD "
                        "segment", tag, (unsigned long long)vaddr, (unsigned long long)len);
     return CNAS_OK;
@@ -532,7 +554,7 @@ static cnas_status elf_versions(const elf_img *m, elf_dyn *d, cnas_error *err)
                            (unsigned long long)i, vn.vn_version, vn.vn_file);
         /* The loader asserts that it names a library the object needs. */
         uint64_t at_str = 0;
-        file_backed(m, d->strtab, d->strsz, &at_str);
+        file_backed(m, d->strtab, d->strsz, PF_R, &at_str);
         const char *file = (const char *)m->b + at_str + vn.vn_file;
         bool listed = false;
         for (int k = 0; k < d->n_needed && !listed; k++)
@@ -680,6 +702,12 @@ static cnas_status elf_reloc(const elf_img *m, elf_dyn *d, const char *table, ui
     }
     d->targets[d->n_targets++] = where;
 #ifdef ELF_R_RELATIVE
+    bool known = how == RELOC_RELR;
+    for (size_t k = 0; k < sizeof elf_dynamic_reloc_types / sizeof *elf_dynamic_reloc_types; k++)
+        known = known || type == elf_dynamic_reloc_types[k];
+    if (!known)
+        return elf_bad(m, err, "%s relocation %llu has type %u, which no shared object uses",
+                       table, (unsigned long long)i, type);
     if (type == ELF_R_COPY)
         return elf_bad(m, err, "%s relocation %llu is a copy relocation, which no shared object "
                        "has", table, (unsigned long long)i);
@@ -713,6 +741,16 @@ static cnas_status elf_reloc(const elf_img *m, elf_dyn *d, const char *table, ui
     if (relative && !mapped(m, addend, 0, 0))
         return elf_bad(m, err, "%s relocation %llu points to 0x%llx, outside the object", table,
                        (unsigned long long)i, (unsigned long long)addend);
+    /* Linkers that keep the addend in the relocation (RELA) usually also write it at the
+     * place: a different value there means one of the two changed. */
+    uint64_t at = 0, stored = 0;
+    if (relative && how != RELOC_RELR && file_backed(m, where, 8, 0, &at)) {
+        elf_read(m, at, &stored, 8);
+        if (stored && stored != addend)
+            return elf_bad(m, err, "%s relocation %llu says 0x%llx, the place it relocates 0x%llx",
+                           table, (unsigned long long)i, (unsigned long long)addend,
+                           (unsigned long long)stored);
+    }
     if (slot && relative && !code_at(m, addend))
         return elf_bad(m, err, "%s relocation %llu makes a constructor or destructor of 0x%llx, "
                        "not the start of a function", table, (unsigned long long)i,
@@ -792,7 +830,7 @@ static cnas_status elf_relocs(const elf_img *m, elf_dyn *d, cnas_error *err)
                 /* REL keeps the addend at the place it relocates. */
                 uint64_t at;
                 addend = 0;
-                if (file_backed(m, r.r_offset, 8, &at))
+                if (file_backed(m, r.r_offset, 8, PF_R, &at))
                     elf_read(m, at, &addend, 8);
             }
             /* The dynamic loader takes the first DT_RELACOUNT entries for relative
@@ -825,7 +863,7 @@ static cnas_status elf_relocs(const elf_img *m, elf_dyn *d, cnas_error *err)
             }
             for (int k = 0; k < n; k++) {
                 uint64_t at, addend = 0;
-                if (!file_backed(m, places[k], 8, &at))
+                if (!file_backed(m, places[k], 8, PF_R, &at))
                     return elf_bad(m, err, "DT_RELR entry %llu relocates 0x%llx, outside the "
                                    "file", (unsigned long long)i, (unsigned long long)places[k]);
                 elf_read(m, at, &addend, 8);
@@ -848,6 +886,104 @@ static cnas_status elf_relocs(const elf_img *m, elf_dyn *d, cnas_error *err)
             return elf_bad(m, err, "%s entry %llu is never relocated",
                            k < d->n_init ? "DT_INIT_ARRAY" : "DT_FINI_ARRAY",
                            (unsigned long long)(k < d->n_init ? k : k - d->n_init));
+    return CNAS_OK;
+}
+
+/* Where the section headers put a table of type `type`: one section of that type, its
+ * address and size; false when there is no section header table, none or several. */
+static bool section_of_type(const elf_img *m, uint32_t type, uint64_t *addr, uint64_t *size,
+                            int *count)
+{
+    *count = 0;
+    for (uint64_t i = 1; i < m->shnum; i++) {
+        Elf64_Shdr sh;
+        elf_read(m, m->shoff + i * sizeof sh, &sh, sizeof sh);
+        if (sh.sh_type == type && (sh.sh_flags & SHF_ALLOC)) {
+            if (!(*count)++) {
+                *addr = sh.sh_addr;
+                *size = sh.sh_size;
+            }
+        }
+    }
+    return *count == 1;
+}
+
+/* The dynamic section against the section headers, where the file has them: both say
+ * where the tables are, and a pointer changed in one no longer agrees with the other
+ * (a constructor list moved onto a table of function pointers would still pass every
+ * check of its own). */
+static cnas_status elf_dynamic_vs_sections(const elf_img *m, const elf_dyn *d, cnas_error *err)
+{
+    if (!m->shnum)
+        return CNAS_OK;
+    struct {
+        uint32_t type;
+        const char *tag;
+        uint64_t addr, size;
+        bool sized;
+    } t[] = {
+        {SHT_DYNSYM, "DT_SYMTAB", d->symtab, 0, false},
+        {SHT_GNU_HASH, "DT_GNU_HASH", d->gnu_hash, 0, false},
+        {SHT_HASH, "DT_HASH", d->hash, 0, false},
+        {SHT_GNU_versym, "DT_VERSYM", d->versym, 0, false},
+        {SHT_GNU_verneed, "DT_VERNEED", d->verneed, 0, false},
+        {SHT_GNU_verdef, "DT_VERDEF", d->verdef, 0, false},
+        {SHT_INIT_ARRAY, "DT_INIT_ARRAY", d->init_array, d->init_arraysz, true},
+        {SHT_FINI_ARRAY, "DT_FINI_ARRAY", d->fini_array, d->fini_arraysz, true},
+        {SHT_DYNAMIC, "the DYNAMIC segment", d->dyn_lo, 0, false},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        uint64_t addr = 0, size = 0;
+        int count;
+        bool one = section_of_type(m, t[i].type, &addr, &size, &count);
+        if (count > 1)
+            continue; /* not a table the dynamic section has one of */
+        if (!t[i].addr && !count)
+            continue;
+        if (!one || !t[i].addr || addr != t[i].addr || (t[i].sized && size != t[i].size))
+            return elf_bad(m, err, "%s says 0x%llx (%llu bytes), the section headers 0x%llx "
+                           "(%llu bytes)", t[i].tag, (unsigned long long)t[i].addr,
+                           (unsigned long long)t[i].size, (unsigned long long)(one ? addr : 0),
+                           (unsigned long long)(one ? size : 0));
+    }
+    /* The string table is the one the symbol table links to. */
+    for (uint64_t i = 1; i < m->shnum; i++) {
+        Elf64_Shdr sh, str;
+        elf_read(m, m->shoff + i * sizeof sh, &sh, sizeof sh);
+        if (sh.sh_type != SHT_DYNSYM)
+            continue;
+        if (sh.sh_link == 0 || sh.sh_link >= m->shnum)
+            return elf_bad(m, err, "the dynamic symbol table links to section %u", sh.sh_link);
+        elf_read(m, m->shoff + (uint64_t)sh.sh_link * sizeof str, &str, sizeof str);
+        if (str.sh_addr != d->strtab || str.sh_size != d->strsz)
+            return elf_bad(m, err, "DT_STRTAB says 0x%llx (%llu bytes), the section headers "
+                           "0x%llx (%llu bytes)", (unsigned long long)d->strtab,
+                           (unsigned long long)d->strsz, (unsigned long long)str.sh_addr,
+                           (unsigned long long)str.sh_size);
+    }
+    /* Relocation tables start and end where relocation sections do. */
+    struct {
+        const char *tag;
+        uint64_t addr, size;
+    } r[] = {{"DT_RELA", d->rela, d->relasz}, {"DT_REL", d->rel, d->relsz},
+             {"DT_JMPREL", d->jmprel, d->pltrelsz}};
+    for (size_t k = 0; k < sizeof r / sizeof *r; k++) {
+        if (!r[k].addr || !r[k].size)
+            continue;
+        bool start = false, end = false;
+        for (uint64_t i = 1; i < m->shnum; i++) {
+            Elf64_Shdr sh;
+            elf_read(m, m->shoff + i * sizeof sh, &sh, sizeof sh);
+            if (sh.sh_type != SHT_RELA && sh.sh_type != SHT_REL)
+                continue;
+            start = start || sh.sh_addr == r[k].addr;
+            end = end || sh.sh_addr + sh.sh_size == r[k].addr + r[k].size;
+        }
+        if (!start || !end)
+            return elf_bad(m, err, "%s at 0x%llx (%llu bytes) is not where the relocation "
+                           "sections are", r[k].tag, (unsigned long long)r[k].addr,
+                           (unsigned long long)r[k].size);
+    }
     return CNAS_OK;
 }
 
@@ -969,12 +1105,14 @@ static cnas_status elf_dynamic(elf_img *m, cnas_error *err)
         if (!arr[q].size)
             continue;
         if (arr[q].size % 8 || arr[q].size / 8 > ELF_MAX_ARRAY_SLOTS ||
-            !mapped(m, arr[q].addr, arr[q].size, 0))
+            !mapped(m, arr[q].addr, arr[q].size, PF_R))
             return elf_bad(m, err, "%s at 0x%llx (%llu bytes) is not inside a LOAD segment",
                            arr[q].name, (unsigned long long)arr[q].addr,
                            (unsigned long long)arr[q].size);
         *arr[q].n = arr[q].size / 8;
     }
+    if ((st = elf_dynamic_vs_sections(m, &d, err)))
+        return st;
     if ((st = elf_hash(m, &d, err)) || (st = elf_reloc_tables(m, &d, err)) ||
         (st = elf_symbols(m, &d, err)) ||
         (st = elf_versions(m, &d, err)))
