@@ -198,5 +198,53 @@ rm runs/pathlost/plugin_path.txt
 out=$(cd / && "$cnas" -q resume "$work/runs/pathlost" 2>&1); check "without the recorded path the op is missing" 2 $? "no op component named 'abi10_relu'" "$out"
 out=$(cd / && "$cnas" -q resume "$work/runs/pathkill" 2>&1); check "resume without --plugin-path finds the run's plugins" 0 $? "architecture: Genotype" "$out"
 
+# cnas info: an architecture's parameters, multiply-adds, per-cell costs, training memory and
+# drawings; --input/--classes stand in for a dataset that is not on the machine (CIFAR-10).
+cat > darts_v2.txt <<'ARCH'
+Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])
+ARCH
+out=$("$cnas" info "$examples/darts-cifar10.ini" --arch darts_v2.txt --input 3,32,32 --classes 10 --out drawings 2>&1)
+check "info counts DARTS_V2 at C = 36, 20 cells as the reference does" 0 $? "^parameters: 3,349,342 \(3\.35 M\)" "$out"
+grep -q "^per cell" <<<"$out" && grep -qE "^ +19 +14 +8 " <<<"$out" && grep -q "^training memory: about" <<<"$out"
+check "info lists the cost of each cell's chosen operations and the training memory" 0 $? "" ""
+[ -s drawings/normal.dot ] && [ -s drawings/reduce.dot ]; check "info --out writes the drawings" 0 $? "" ""
+out=$("$cnas" info good.ini --arch darts_v2.txt --json --set space.init_channels=36 --set space.layers=20 \
+      --set space.auxiliary=true --set dataset.size=32 --set dataset.channels=3 --set dataset.classes=10 2>&1)
+check "info --json (input shape from the dataset)" 0 $? "" "$out"
+python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["params"] == 3349342 and d["params_all"] > d["params"] and len(d["cells"]) == 20 and d["input"]["from"] == "dataset", d' <<<"$out"
+check "info --json is one JSON object with the same count" 0 $? "" "$out"
+printf '[dataset]\nuse = synthetic\nclasses = 10\nsize = 16\n[space]\nuse = nb201_cell\ninit_channels = 8\ncells_per_stage = 2\n' > nb201.ini
+out=$(echo '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|' |
+      "$cnas" info nb201.ini --arch - 2>&1)
+check "info reads an nb201_cell architecture from stdin" 0 $? "^parameters: [0-9,]+ " "$out"
+out=$("$cnas" info "$examples/darts-cifar10.ini" --arch bad_arch.txt --input 3,32,32 --classes 10 2>&1)
+check "info of a bad architecture is exit 2 naming the file" 2 $? "^cnas info: bad_arch\.txt: .*sep_conv_9x9" "$out"
+out=$("$cnas" info "$examples/darts-cifar10.ini" --arch darts_v2.txt 2>&1)
+check "info without the dataset's files says how to do without them" 2 $? "--input C,H,W --classes K" "$out"
+
+# A search whose supernet cannot fit in memory is refused before anything is built, with
+# the estimate (769 GiB; machines with that much memory skip the check of the refusal).
+if [ "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)" -lt 700000000 ]; then
+    out=$("$cnas" search good.ini --set run.out_dir=runs --set run.name=huge --set space.init_channels=1024 \
+          --set space.layers=100 2>&1)
+    check "a supernet that cannot fit in memory is refused" 2 $? "this search needs an estimated [0-9.]+ [GTP]iB of memory .*parameters of the supernet" "$out"
+    [ ! -e runs/huge ]; check "the refused search leaves no run directory" 0 $? "" ""
+fi
+
+# Damaged plugin files (a copy cut short, a forged segment size) are rejected before dlopen
+# maps them, each named, and the host does not crash.
+real_so=$(dirname "$cnas")/../plugins/ops/darts_ops/darts_ops.so
+mkdir damaged
+head -c 1000 "$real_so" > damaged/cut1000.so
+head -c 20000 "$real_so" > damaged/cut20000.so
+cp "$real_so" damaged/forged.so
+printf '\377' | dd of=damaged/forged.so bs=1 seek=101 conv=notrunc 2>/dev/null # first segment's p_filesz
+out=$("$cnas" --plugin-path damaged plugins 2>&1); check "plugins with damaged files on the path is exit 2" 2 $? "" "$out"
+for f in cut1000 cut20000 forged; do
+    grep -q "^cnas plugins: plugin .*damaged/$f\.so: truncated or corrupt ELF file (" <<<"$out"
+    check "the damaged $f.so is named as truncated or corrupt" 0 $? "" "$out"
+done
+grep -q "space: darts_cell" <<<"$out"; check "the good plugins still load next to damaged ones" 0 $? "" "$out"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -71,9 +71,17 @@ void cnas_registry_free(cnas_registry *r)
  * program and section header against the file size, every LOAD segment inside the
  * file, the dynamic section inside a LOAD segment, and the tables it names (strings,
  * symbols, hash tables, symbol versions, relocations, constructors) inside the
- * segments, with every relocation writing into a writable segment and every
- * relative address pointing into the object. Machine code is not checked: no
- * reading of a file can tell a flipped instruction from a good one. */
+ * segments they must be in (readable, writable, executable as the loader uses
+ * them), with every relocation of a type a shared object has, writing into a writable
+ * segment once, and every relative address pointing into the object; constructors
+ * and exported functions start where the static symbol table says functions start.
+ * Where the file has section headers, the dynamic section must agree with them, and
+ * every allocated section must be where the segments map it: two descriptions of
+ * one layout, so that a changed pointer in either one shows. What is left unchecked
+ * is machine code (no reading of a file can tell a flipped instruction from a good
+ * one) and a value that is wrong but well-formed (a relocation bound to another
+ * existing symbol, a constructor address moved onto another function of a stripped
+ * file). */
 
 #ifndef DT_RELRSZ
 #define DT_RELRSZ 35
@@ -276,44 +284,6 @@ static cnas_status elf_layout(elf_img *m, const Elf64_Ehdr *h, cnas_error *err)
         return elf_bad(m, err, "program headers at offset %llu (%u of %zu bytes) past the end of "
                        "the %llu-byte file", (unsigned long long)h->e_phoff, h->e_phnum,
                        sizeof(Elf64_Phdr), (unsigned long long)m->size);
-    /* Section headers: the loader does not read them, but a file cut short loses them
-     * first (they come last), and they are part of a sound file. */
-    if (h->e_shoff || h->e_shnum) {
-        if (h->e_shentsize != sizeof(Elf64_Shdr))
-            return elf_bad(m, err, "section header size %u, expected %zu", h->e_shentsize,
-                           sizeof(Elf64_Shdr));
-        if (!in_file(m, h->e_shoff, sizeof(Elf64_Shdr)))
-            return elf_bad(m, err, "section headers at offset %llu, past the end of the %llu-byte "
-                           "file", (unsigned long long)h->e_shoff, (unsigned long long)m->size);
-        Elf64_Shdr s0;
-        elf_read(m, h->e_shoff, &s0, sizeof s0);
-        uint64_t shnum = h->e_shnum ? h->e_shnum : s0.sh_size; /* extended numbering */
-        if (shnum > (m->size - h->e_shoff) / sizeof(Elf64_Shdr))
-            return elf_bad(m, err, "%llu section headers at offset %llu, past the end of the "
-                           "%llu-byte file", (unsigned long long)shnum,
-                           (unsigned long long)h->e_shoff, (unsigned long long)m->size);
-        m->shoff = h->e_shoff;
-        m->shnum = shnum;
-        uint64_t strndx = h->e_shstrndx == SHN_XINDEX ? s0.sh_link : h->e_shstrndx;
-        if (strndx >= shnum && strndx != SHN_UNDEF)
-            return elf_bad(m, err, "section name table index %llu of %llu sections",
-                           (unsigned long long)strndx, (unsigned long long)shnum);
-        for (uint64_t i = 1; i < shnum; i++) {
-            Elf64_Shdr s;
-            elf_read(m, h->e_shoff + i * sizeof s, &s, sizeof s);
-            if (s.sh_type != SHT_NOBITS && s.sh_type != SHT_NULL &&
-                !in_file(m, s.sh_offset, s.sh_size))
-                return elf_bad(m, err, "section %llu at file offset %llu + %llu bytes, past the "
-                               "end of the %llu-byte file", (unsigned long long)i,
-                               (unsigned long long)s.sh_offset, (unsigned long long)s.sh_size,
-                               (unsigned long long)m->size);
-            if (s.sh_type == SHT_SYMTAB && !m->funcs) {
-                cnas_status st = elf_functions(m, &s, err);
-                if (st)
-                    return st;
-            }
-        }
-    }
     m->phnum = h->e_phnum;
     if (!(m->ph = malloc((size_t)m->phnum * sizeof *m->ph)))
         return cnas_error_set(err, CNAS_ERR_NOMEM, "plugin %s: out of memory", m->path);
@@ -406,6 +376,44 @@ static cnas_status elf_layout(elf_img *m, const Elf64_Ehdr *h, cnas_error *err)
         default: break;
         }
     }
+    /* Section headers: the loader does not read them, but a file cut short loses them
+     * first (they come last), and they describe the layout a second time. */
+    if (h->e_shoff || h->e_shnum) {
+        if (h->e_shentsize != sizeof(Elf64_Shdr))
+            return elf_bad(m, err, "section header size %u, expected %zu", h->e_shentsize,
+                           sizeof(Elf64_Shdr));
+        if (!in_file(m, h->e_shoff, sizeof(Elf64_Shdr)))
+            return elf_bad(m, err, "section headers at offset %llu, past the end of the %llu-byte "
+                           "file", (unsigned long long)h->e_shoff, (unsigned long long)m->size);
+        Elf64_Shdr s0;
+        elf_read(m, h->e_shoff, &s0, sizeof s0);
+        uint64_t shnum = h->e_shnum ? h->e_shnum : s0.sh_size; /* extended numbering */
+        if (shnum > (m->size - h->e_shoff) / sizeof(Elf64_Shdr))
+            return elf_bad(m, err, "%llu section headers at offset %llu, past the end of the "
+                           "%llu-byte file", (unsigned long long)shnum,
+                           (unsigned long long)h->e_shoff, (unsigned long long)m->size);
+        m->shoff = h->e_shoff;
+        m->shnum = shnum;
+        uint64_t strndx = h->e_shstrndx == SHN_XINDEX ? s0.sh_link : h->e_shstrndx;
+        if (strndx >= shnum && strndx != SHN_UNDEF)
+            return elf_bad(m, err, "section name table index %llu of %llu sections",
+                           (unsigned long long)strndx, (unsigned long long)shnum);
+        for (uint64_t i = 1; i < shnum; i++) {
+            Elf64_Shdr s;
+            elf_read(m, h->e_shoff + i * sizeof s, &s, sizeof s);
+            if (s.sh_type != SHT_NOBITS && s.sh_type != SHT_NULL &&
+                !in_file(m, s.sh_offset, s.sh_size))
+                return elf_bad(m, err, "section %llu at file offset %llu + %llu bytes, past the "
+                               "end of the %llu-byte file", (unsigned long long)i,
+                               (unsigned long long)s.sh_offset, (unsigned long long)s.sh_size,
+                               (unsigned long long)m->size);
+            if (s.sh_type == SHT_SYMTAB && !m->funcs) {
+                cnas_status st = elf_functions(m, &s, err);
+                if (st)
+                    return st;
+            }
+        }
+    }
     if (n_dyn != 1)
         return elf_bad(m, err, n_dyn ? "%d DYNAMIC segments" : "no DYNAMIC segment%.0d", n_dyn);
     /* Every allocated section where the segments map it: a segment moved in the file
@@ -436,6 +444,7 @@ typedef struct elf_dyn {
     uint64_t nsyms;
     int max_version;
     unsigned char *covered; /* constructor and destructor slots some relocation sets */
+    unsigned char *referenced; /* symbols some relocation names */
     uint64_t needed[64];    /* DT_NEEDED string offsets */
     int n_needed;
     uint64_t dyn_lo, dyn_hi; /* the dynamic section's addresses */
@@ -685,6 +694,7 @@ static cnas_status elf_reloc(const elf_img *m, elf_dyn *d, const char *table, ui
         return elf_bad(m, err, "%s relocation %llu names symbol %llu of %llu", table,
                        (unsigned long long)i, (unsigned long long)sym,
                        (unsigned long long)d->nsyms);
+    d->referenced[sym] = 1;
     if (!mapped(m, where, 8, m->textrel ? 0 : PF_W))
         return elf_bad(m, err, "%s relocation %llu writes to 0x%llx, outside the writable "
                        "segments", table, (unsigned long long)i, (unsigned long long)where);
@@ -880,6 +890,24 @@ static cnas_status elf_relocs(const elf_img *m, elf_dyn *d, cnas_error *err)
             if (d->targets[k] == d->targets[k - 1])
                 return elf_bad(m, err, "two relocations write to 0x%llx",
                                (unsigned long long)d->targets[k]);
+    }
+    /* The C runtime's hooks (called when not NULL, at load and unload) are in the table
+     * because the runtime's code refers to them: one that no relocation names any more
+     * lost its relocation to another symbol, which the runtime would then call. */
+    static const char *const hooks[] = {"__gmon_start__", "_ITM_registerTMCloneTable",
+                                        "_ITM_deregisterTMCloneTable", "__cxa_finalize"};
+    uint64_t symoff = 0, stroff = 0;
+    file_backed(m, d->symtab, d->nsyms * sizeof(Elf64_Sym), PF_R, &symoff);
+    file_backed(m, d->strtab, d->strsz, PF_R, &stroff);
+    for (uint64_t k = 1; k < d->nsyms; k++) {
+        Elf64_Sym y;
+        elf_read(m, symoff + k * sizeof y, &y, sizeof y);
+        if (y.st_shndx != SHN_UNDEF || d->referenced[k])
+            continue;
+        const char *name = (const char *)m->b + stroff + y.st_name;
+        for (size_t h = 0; h < sizeof hooks / sizeof *hooks; h++)
+            if (strcmp(name, hooks[h]) == 0)
+                return elf_bad(m, err, "no relocation refers to %s", name);
     }
     for (uint64_t k = 0; k < d->n_init + d->n_fini; k++)
         if (!d->covered[k])
@@ -1117,10 +1145,13 @@ static cnas_status elf_dynamic(elf_img *m, cnas_error *err)
         (st = elf_symbols(m, &d, err)) ||
         (st = elf_versions(m, &d, err)))
         return st;
-    if (!(d.covered = calloc((size_t)(d.n_init + d.n_fini + 1), 1)))
-        return cnas_error_set(err, CNAS_ERR_NOMEM, "plugin %s: out of memory", m->path);
-    st = elf_relocs(m, &d, err);
+    d.covered = calloc((size_t)(d.n_init + d.n_fini + 1), 1);
+    d.referenced = calloc((size_t)d.nsyms + 1, 1);
+    st = d.covered && d.referenced ? elf_relocs(m, &d, err)
+                                   : cnas_error_set(err, CNAS_ERR_NOMEM, "plugin %s: out of memory",
+                                                    m->path);
     free(d.covered);
+    free(d.referenced);
     free(d.targets);
     return st;
 }
