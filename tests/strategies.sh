@@ -5,6 +5,8 @@
 # deterministic runs, and exact resume after kill -9 mid-epoch in the supernet training and
 # during the evaluation of the candidates, and after Ctrl-C during the evaluation.
 # Usage: strategies.sh CNAS_BINARY PLUGIN_DIR EXAMPLES_DIR
+# With CNAS_TEST_QUICK set (the sanitizer build), the repeated determinism runs and the
+# second interruption of each space are skipped: every strategy still gets a kill -9.
 set -u
 cnas=$1
 plugins=$2
@@ -96,9 +98,11 @@ out=$(search d1 darts.ini "${D[@]}" 2>&1)
 check "darts_cell: a random search runs to the end" 0 $? "architecture: Genotype\(normal=" "$out"
 ranking_ok d1 16
 check "darts_cell: arch.txt and ranking.tsv with one row per candidate, best first" 0 $?
+if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 search d2 darts.ini "${D[@]}" >/dev/null 2>&1
 check "darts_cell: a second run finishes" 0 $?
 same_outputs "darts_cell: deterministic" d1 d2
+fi
 # Killed mid-epoch in the supernet training: every step samples another path, so the step
 # the kill lands in leaves out ops that earlier steps trained; their momentum and gradient
 # buffers come back from the checkpoint (cnas_optim_save records which weights have one).
@@ -151,13 +155,16 @@ out=$(search p1 pool.ini 2>&1)
 check "resnet20_pool: a random search runs to the end" 0 $? "architecture: \[[0-9],[0-9],[0-9]\]" "$out"
 ranking_ok p1 40
 check "resnet20_pool: arch.txt and ranking.tsv with one row per candidate, best first" 0 $?
+if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 search p2 pool.ini >/dev/null 2>&1
 check "resnet20_pool: a second run finishes" 0 $?
 same_outputs "resnet20_pool: deterministic" p1 p2
+fi
 interrupt_resume "resnet20_pool, training" pk 9 '[ -f runs/pk/checkpoint.ckpt ]' pool.ini
 [[ $resumed =~ ^random:\ resuming\ at\ epoch\ [01]\ step\ ([1-9]|[12][0-9]|3[01]), ]]
 check "resnet20_pool: the kill landed mid-epoch" 0 $?
 same_outputs "resnet20_pool, killed in training" p1 pk
+if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 interrupt_resume "resnet20_pool, evaluation" pe 9 'grep -q "random: candidate 3/" runs/pe/log.txt 2>/dev/null' \
     pool.ini
 [[ $resumed =~ ^random:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|[1-3][0-9])\ of\ 40 ]]
@@ -168,6 +175,7 @@ interrupt_resume "resnet20_pool, Ctrl-C" pc INT 'grep -q "random: candidate 3/" 
 [[ $resumed =~ ^random:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|[1-3][0-9])\ of\ 40 ]]
 check "resnet20_pool: Ctrl-C stopped the evaluation after a candidate" 0 $?
 same_outputs "resnet20_pool, Ctrl-C in evaluation" p1 pc
+fi
 
 # ---- the balanced mixture (single path, M supernets) killed mid-epoch ---------------------
 OUTPUTS="arch.txt ranking.tsv steps.csv epochs.csv ranking.csv mixture.jsonl"
@@ -193,8 +201,10 @@ check "setn, darts_cell: ranking.tsv with one row per candidate, best first" 0 $
 check "setn, darts_cell: candidates.csv holds 12 distinct candidates, none with a none op" 0 $?
 grep -q '"chosen": "Genotype(normal=' runs/s1/alpha.jsonl
 check "setn, darts_cell: every epoch logs its chosen architecture" 0 $?
+if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 search s2 darts.ini "${S[@]}" >/dev/null 2>&1
 same_outputs "setn, darts_cell: deterministic" s1 s2
+fi
 interrupt_resume "setn, darts_cell, training" sk 9 '[ -f runs/sk/checkpoint.ckpt ]' darts.ini "${S[@]}"
 [[ $resumed =~ ^setn:\ resuming\ at\ epoch\ [01]\ step\ [1-7], ]]
 check "setn, darts_cell: the kill landed mid-epoch" 0 $?
@@ -244,9 +254,11 @@ interrupt_resume "setn, nb201_cell, evaluation" ne 9 \
 [[ $resumed =~ ^setn:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|[1-3][0-9])\ of\ 40 ]]
 check "setn, nb201_cell: the kill landed during the final evaluation" 0 $?
 same_outputs "setn, nb201_cell, killed in evaluation" n1 ne
+if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 interrupt_resume "setn, nb201_cell, Ctrl-C" nc INT 'grep -q "setn: candidate 2/" runs/nc/log.txt 2>/dev/null' \
     nb.ini
 same_outputs "setn, nb201_cell, Ctrl-C in evaluation" n1 nc
+fi
 
 echo "$pass passed, $fail failed ($((SECONDS - t0)) s)"
 [ "$fail" -eq 0 ]
