@@ -764,6 +764,33 @@ START_TEST(test_network_parameters_and_flops_are_the_hand_counts)
 }
 END_TEST
 
+START_TEST(test_one_stage_network_is_stem_cell_and_head)
+{
+    /* stages = 1 (SETN's toy): C = 8, 3 nodes, 8 classes, 3x8x8, no residual blocks.
+     *   stem conv 8·3·9 = 216 + BN 16; lastact BN 16; classifier 8·8 + 8 = 72      320
+     *   nor_conv_3x3 at C 8: 9·64 + 16 = 592 per edge
+     *   |nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|   320 + 2·592 = 1504
+     * FLOPs: stem 8·64·27 + 512 = 14336, lastact 512, classifier 64: 14912; a conv
+     * 8·64·72 + 512 = 37376 per edge: 14912 + 2·37376 = 89664. */
+    fx_setup(5, (const char *[]){"init_channels=8", "cells_per_stage=1", "stages=1", "nodes=3",
+                                 "candidates=none,skip_connect,nor_conv_3x3"});
+    void *sup = build(CNAS_SPACE_SUPERNET, NULL, 8, 8);
+    cnas_arch *a = parse(sup, "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|");
+    int64_t f1, p1, f2, p2;
+    costs(sup, a, &f1, &p1);
+    void *net = build(CNAS_SPACE_NETWORK, a, 8, 8);
+    costs(net, NULL, &f2, &p2);
+    ck_assert_int_eq(p1, 1504);
+    ck_assert_int_eq(p2, 1504);
+    ck_assert_int_eq(f1, 89664);
+    ck_assert_int_eq(f2, 89664);
+    fx.vt->destroy(net);
+    cnas_arch_free(a);
+    fx.vt->destroy(sup);
+    fx_teardown();
+}
+END_TEST
+
 START_TEST(test_network_has_the_benchmark_parameter_count)
 {
     /* The benchmark's cost information for this cell on CIFAR-10 (C = 16, N = 5, 10
@@ -1748,6 +1775,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_string_round_trip_is_byte_identical);
     tcase_add_test(tc, test_bad_strings_are_rejected_saying_what_was_expected_where);
     tcase_add_test(tc, test_network_parameters_and_flops_are_the_hand_counts);
+    tcase_add_test(tc, test_one_stage_network_is_stem_cell_and_head);
     tcase_add_test(tc, test_network_has_the_benchmark_parameter_count);
     tcase_add_test(tc, test_candidate_costs_add_up_to_the_network_cost);
     tcase_add_test(tc, test_mixture_forward_reaches_the_weights_and_path_forward_runs);

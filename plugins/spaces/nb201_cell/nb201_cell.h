@@ -26,7 +26,7 @@
 #define NB_EDGES 6
 #define NB_NODES 4
 #define NB_MIN_NODES 2
-#define NB_STAGES 3
+#define NB_STAGES 3             /* at most; the key `stages` */
 /* 15,625 architectures of the reference's five candidates. */
 #define NB_REFERENCE_COUNT 15625
 
@@ -57,6 +57,7 @@ typedef struct nb_space {
     int C, N, n_cells;          /* n_cells = 3N search cells */
     int nodes, n_edges;         /* nodes per cell (2..NB_NODES), n_edges = nodes(nodes-1)/2 */
     int in_c, in_h, in_w, num_classes;
+    int stages;                 /* stages of cells, 1..NB_STAGES */
     int affine, track;          /* the search cells' batch norms */
     int recompute;              /* supernet mixture steps: recompute mixed edges */
     int benchmark_order;        /* enumerate in the benchmark's (API) index order */

@@ -221,7 +221,8 @@ cnas_status nb_create(const cnas_space_create_args *a, void **self, cnas_error *
     s->params = p;
     s->C = (int)cnas_params_int(p, "init_channels");
     s->N = (int)cnas_params_int(p, "cells_per_stage");
-    s->n_cells = NB_STAGES * s->N;
+    s->stages = (int)cnas_params_int(p, "stages");
+    s->n_cells = s->stages * s->N;
     s->nodes = (int)cnas_params_int(p, "nodes");
     s->n_edges = s->nodes * (s->nodes - 1) / 2;
     s->track = cnas_params_bool(p, "track_running_stats");
@@ -252,12 +253,14 @@ cnas_status nb_create(const cnas_space_create_args *a, void **self, cnas_error *
                             "nodes", s->nodes, NB_MIN_NODES, NB_NODES);
         goto fail;
     }
-    if (s->in_c < 1 || s->num_classes < 1 || s->in_h < 4 || s->in_w < 4 || s->in_h % 4 ||
-        s->in_w % 4) {
+    int m = 1 << (s->stages - 1);
+    if (s->in_c < 1 || s->num_classes < 1 || s->in_h < m || s->in_w < m || s->in_h % m ||
+        s->in_w % m) {
         st = cnas_error_set(err, CNAS_ERR_CONFIG, NB_NAME ": input [%d, %d, %d] with %d classes; "
-                            "the two stride-2 blocks need H and W divisible by 4 (their shortcut "
-                            "pools and convs only agree on even sizes), and at least one channel "
-                            "and class", s->in_c, s->in_h, s->in_w, s->num_classes);
+                            "the %d stride-2 blocks of %d stages need H and W divisible by %d "
+                            "(their shortcut pools and convs only agree on even sizes), and at "
+                            "least one channel and class", s->in_c, s->in_h, s->in_w,
+                            s->num_classes, s->stages - 1, s->stages, m);
         goto fail;
     }
     if ((st = parse_candidates(s, cnas_params_str(p, "candidates"), err)))
@@ -311,7 +314,7 @@ cnas_status nb_create(const cnas_space_create_args *a, void **self, cnas_error *
         st = cnas_error_set(err, CNAS_ERR_NOMEM, NB_NAME ": out of memory");
         goto fail;
     }
-    for (int stage = 0; stage < NB_STAGES; stage++) {
+    for (int stage = 0; stage < s->stages; stage++) {
         if (stage > 0) {
             /* ResNetBasicblock(C_prev, C_curr, 2): affine, running statistics, in search
              * and evaluation alike. */
@@ -325,7 +328,7 @@ cnas_status nb_create(const cnas_space_create_args *a, void **self, cnas_error *
             if ((st = build_cell(s, stage * s->N + i, rng, err)))
                 goto fail;
     }
-    int c_last = stage_channels(s, NB_STAGES - 1);
+    int c_last = stage_channels(s, s->stages - 1);
     if ((st = own_bn(s, "lastact.0", c_last, &s->last_g, &s->last_b, &s->last_rm, &s->last_rv,
                      err)))
         goto fail;
@@ -356,7 +359,7 @@ void nb_destroy(void *self)
         free(s->cells[c].ops);
     }
     free(s->cells);
-    for (int r = 0; r < NB_STAGES - 1; r++)
+    for (int r = 0; r < s->stages - 1; r++)
         free_op(&s->res[r]);
     for (int i = 0; i < s->n_own; i++)
         cnas_tensor_free(s->own[i].t);
@@ -535,7 +538,7 @@ cnas_tensor *nb_forward(void *self, cnas_graph *g, cnas_tensor *x, const cnas_sp
     cnas_conv2d_params c3 = {.pad_h = 1, .pad_w = 1};
     cnas_tensor *h = bn(g, cnas_conv2d(g, x, s->stem_w, NULL, &c3), s->stem_g, s->stem_b,
                         s->stem_rm, s->stem_rv, a->training);
-    for (int stage = 0; stage < NB_STAGES && h; stage++) {
+    for (int stage = 0; stage < s->stages && h; stage++) {
         if (stage > 0) {
             const nb_op *r = &s->res[stage - 1];
             cnas_arena_mark mark = cnas_graph_mark(g);
@@ -592,7 +595,7 @@ int nb_tensors(void *self, cnas_named_tensor *out, int max)
 {
     nb_space *s = self;
     int total = s->n_own;
-    for (int r = 0; r < NB_STAGES - 1; r++)
+    for (int r = 0; r < s->stages - 1; r++)
         total += count_op(&s->res[r]);
     for (int c = 0; c < s->n_cells; c++)
         for (int i = 0; i < s->n_edges * s->n_cand; i++)
@@ -610,7 +613,7 @@ int nb_tensors(void *self, cnas_named_tensor *out, int max)
      * and blocks), lastact, classifier (own 5..10). */
     tensor_walk w = {out, max, 0, s->names};
     walk_own(&w, s, 0, 5);
-    for (int stage = 0; stage < NB_STAGES; stage++) {
+    for (int stage = 0; stage < s->stages; stage++) {
         if (stage > 0)
             walk_op(&w, &s->res[stage - 1]);
         for (int i = 0; i < s->N; i++)
@@ -659,7 +662,7 @@ static cnas_status base_cost(const nb_space *s, int64_t *flops, int64_t *params,
     for (int i = 0; i < s->n_own; i++)
         if (s->own[i].role == CNAS_ROLE_PARAM)
             p += s->own[i].t->numel;
-    for (int stage = 1; stage < NB_STAGES; stage++) {
+    for (int stage = 1; stage < s->stages; stage++) {
         const nb_op *r = &s->res[stage - 1];
         int64_t part = op_flops(r, "nb201_resblock", stage_channels(s, stage - 1),
                                 s->in_h >> (stage - 1), s->in_w >> (stage - 1), err);
@@ -668,7 +671,7 @@ static cnas_status base_cost(const nb_space *s, int64_t *flops, int64_t *params,
         f += part;
         p += op_params(r);
     }
-    int last = NB_STAGES - 1;
+    int last = s->stages - 1;
     f += (int64_t)stage_channels(s, last) * (s->in_h >> last) * (s->in_w >> last); /* final BN */
     f += s->fc_w->numel; /* classifier: in·out; global pooling and ReLU are not counted */
     *flops = f;
@@ -684,7 +687,7 @@ static cnas_status candidate_costs(nb_space *s, cnas_error *err)
         return CNAS_OK;
     cnas_rng rng;
     cnas_rng_init(&rng, 0, "cost");
-    for (int stage = 0; stage < NB_STAGES; stage++)
+    for (int stage = 0; stage < s->stages; stage++)
         for (int k = 0; k < s->n_cand; k++) {
             s->cand_flops[stage][k] = s->cand_params[stage][k] = 0;
             if (k == s->none_idx)

@@ -6,6 +6,9 @@ static const cnas_param_spec nb201_cell_keys[] = {
                         "channels C of the first stage (2C and 4C in the next two)"),
     CNAS_PARAM_SPEC_INT("cells_per_stage", "5", 1, 64,
                         "cells N per stage; a stride-2 residual block sits between stages"),
+    CNAS_PARAM_SPEC_INT("stages", "3", 1, 3,
+                        "stages of cells (the reference's 3); fewer leave out the later stages "
+                        "and their residual blocks, so the cell carries the network (toy spaces)"),
     CNAS_PARAM_SPEC_INT("nodes", "4", 2, 4,
                         "nodes per cell (the reference's max_nodes): node 0 the input, the last "
                         "the output, an edge i<-j for every j < i, nodes(nodes-1)/2 edges; 4 is "
