@@ -38,7 +38,10 @@ static cnas_status stop_here(cnas_loop *l, cnas_error *err)
 static cnas_status run_epoch(cnas_loop *l, const cnas_loop_hooks *h, void *self, cnas_error *err)
 {
     cnas_search_env *env = l->env;
-    float lr = cnas_schedule_lr(&l->sched, l->epoch);
+    /* The schedule spans the loop's last sched.total epochs: a later phase (fine-tuning
+     * after a search) runs epochs [first, epochs) on a schedule of its own length. */
+    int64_t first = l->sched.total > 0 && l->sched.total < l->epochs ? l->epochs - l->sched.total : 0;
+    float lr = cnas_schedule_lr(&l->sched, l->epoch - first);
     cnas_status st;
     if ((st = env->begin_epoch(env, l->epoch, err)))
         return st;

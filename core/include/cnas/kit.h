@@ -5,6 +5,7 @@
  *   archparams.h  architecture-parameter sets: tie, init, transform, derive, history
  *   loop.h        the search-loop skeleton: epochs, steps, batches, metrics,
  *                 checkpoint points, the stop flag, the resume position
+ *   projection.h  perturbation-based selection of the final architecture
  * and, below, the small helpers: a space's trainable tensors, optimizers and
  * schedules from [train], the weight update (the one gradient reduction point),
  * top-1 counting, single-path forwards and losses.

@@ -72,8 +72,12 @@ typedef struct cnas_loop {
     cnas_search_env *env;
     const char *name;             /* for messages ("darts: epoch 3 step 7: ...") */
     bool want_val;                /* draw a VAL_CYCLE batch every step */
-    int64_t epochs;               /* [train] epochs */
-    cnas_schedule sched;          /* [train] learning-rate schedule, per epoch */
+    int64_t epochs;               /* [train] epochs: the loop runs epochs [epoch, epochs) */
+    cnas_schedule sched;          /* [train] learning-rate schedule, per epoch; it spans the
+                                   * last sched.total epochs, so a second phase (e.g. the
+                                   * fine-tuning of cnas/projection.h) sets epoch, epochs
+                                   * and a schedule of its own length, and its epochs keep
+                                   * counting after the search's */
     int64_t epoch, step;          /* position: the next step to run */
     cnas_graph *g;                /* batches */
 } cnas_loop;
