@@ -1,7 +1,14 @@
-/* DARTS (Liu et al., ICLR 2019): continuous relaxation of the cell space, weights
- * by SGD on the train split, architecture by Adam on the validation split, first
- * order or with the one-step unrolled hypergradient (second order). The update
- * rules and defaults are in docs/darts.md. */
+/* The darts plugin: DARTS (Liu et al., ICLR 2019) and Λ-DARTS (Movahedi et al., ICLR
+ * 2023), which is DARTS with a regularised weight step.
+ *
+ * DARTS: continuous relaxation of the cell space, weights by SGD on the train split,
+ * architecture by Adam on the validation split, first order or with the one-step
+ * unrolled hypergradient (second order). The update rules and defaults are in
+ * docs/darts.md; Λ-DARTS's additions in docs/lambda_darts.md.
+ *
+ * darts_common.c holds what both strategies share (set-up, forward passes, the
+ * architecture step, the epoch log, checkpoints); darts.c and lambda_darts.c are the
+ * two components' step rules; lambda_reg.c the regularisers' arithmetic. */
 #ifndef DARTS_STRATEGY_H
 #define DARTS_STRATEGY_H
 
@@ -10,6 +17,7 @@
 
 typedef struct darts {
     cnas_search_env *env;
+    const char *name;               /* "darts" / "lambda_darts": messages, checkpoint prefix */
     int order;
     float arch_lr, arch_beta1, arch_beta2, arch_wd, radius, init_scale;
     int tie, eval_every;
@@ -23,5 +31,67 @@ typedef struct darts {
     cnas_arch *arch;
     double val_loss, val_acc;       /* the last supernet evaluation */
 } darts;
+
+/* A loss closure's context: one batch through the supernet. mix NULL: softmax(α) on
+ * the tape (DARTS); otherwise these mixture weights (Λ-DARTS's per-cell copies). */
+typedef struct darts_batch {
+    darts *d;
+    cnas_tensor *x;
+    const int32_t *y;
+    int64_t correct;
+    const cnas_mix_weight *mix;
+} darts_batch;
+
+/* The keys both components read (a list of CNAS_PARAM_SPEC_* initialisers). */
+#define DARTS_COMMON_KEYS                                                                        \
+    CNAS_PARAM_SPEC_INT("order", "1", 1, 2,                                                      \
+                        "1: first-order gradient; 2: one-step unrolled (second order)"),         \
+    CNAS_PARAM_SPEC_FLOAT("arch_learning_rate", "3e-4", 0, 10, "Adam learning rate of alpha"),   \
+    CNAS_PARAM_SPEC_FLOAT("arch_beta1", "0.5", 0, 1, "Adam beta1 of alpha"),                     \
+    CNAS_PARAM_SPEC_FLOAT("arch_beta2", "0.999", 0, 1, "Adam beta2 of alpha"),                   \
+    CNAS_PARAM_SPEC_FLOAT("arch_weight_decay", "1e-3", 0, 1,                                     \
+                          "coupled L2 weight decay of alpha (torch.optim.Adam weight_decay)"),   \
+    CNAS_PARAM_SPEC_FLOAT("unrolled_radius", "0.01", 1e-8, 10,                                   \
+                          "finite-difference radius r of the Hessian-vector product "            \
+                          "(eps = r/|v|)"),                                                      \
+    CNAS_PARAM_SPEC_FLOAT("init_scale", "1e-3", 0, 10,                                           \
+                          "alpha initialised to init_scale * N(0, 1)"),                          \
+    CNAS_PARAM_SPEC_BOOL("tie_cells", "true",                                                    \
+                         "share alpha across cells of a type (normal / reduce), as the paper "   \
+                         "does"),                                                                \
+    CNAS_PARAM_SPEC_INT("eval_every", "1", 0, 100000,                                            \
+                        "evaluate the supernet on the validation split every N epochs "          \
+                        "(0: never)")
+
+/* Reads the common keys and builds α, the optimizers, the loop and the graph. On
+ * failure everything built is freed by darts_fini (call it anyway). */
+cnas_status darts_init(darts *d, const char *name, const cnas_params *p, cnas_search_env *env,
+                       cnas_error *err);
+void darts_fini(darts *d);
+
+/* cnas_loss_closure over a darts_batch: cross-entropy of a MIXTURE forward in training
+ * mode; counts top-1 hits. */
+cnas_tensor *darts_batch_loss(cnas_graph *g, void *batch);
+/* The supernet's logits under mixture weights mix (NULL: softmax(α) on the tape). */
+cnas_tensor *darts_logits(darts *d, cnas_graph *g, cnas_tensor *x, const cnas_mix_weight *mix,
+                          bool training);
+
+/* The second-order architecture gradient into α's grads (the reference architect's
+ * unrolled step); *loss receives L_val(w', α). */
+cnas_status darts_unrolled_grad(darts *d, darts_batch *train, darts_batch *val, float lr,
+                                float *loss, cnas_error *err);
+/* The DARTS architecture step: the gradient of `order`, then Adam. */
+cnas_status darts_arch_step(darts *d, darts_batch *train, darts_batch *val, float lr,
+                            cnas_error *err);
+
+/* End of an epoch: evaluate the supernet when due, log the genotype and append
+ * softmax(α) to alpha.jsonl. */
+cnas_status darts_end_epoch(darts *d, int64_t epoch, cnas_error *err);
+/* Before the loop: make alpha.jsonl known to the host's resume bookkeeping. */
+cnas_status darts_start(darts *d, cnas_error *err);
+/* After the loop: derive the genotype and report it. */
+cnas_status darts_finish(darts *d, cnas_error *err);
+/* Position, α, both optimizers and the last evaluation, as "<name>.*". */
+cnas_status darts_io(darts *d, cnas_ckio *io);
 
 #endif
