@@ -8,6 +8,12 @@ static const cnas_param_spec pool_keys[] = {
                          "MixedOp does"),
 };
 
+static const cnas_param_spec skip_keys[] = {
+    CNAS_PARAM_SPEC_BOOL("bn_after", "false",
+                         "at stride 1, follow the identity with BatchNorm(C, affine=False), as "
+                         "the GOLD-NAS search op does"),
+};
+
 static const cnas_param_spec relu_conv_bn_keys[] = {
     CNAS_PARAM_SPEC_INT("kernel_size", "1", 1, 15, "square conv kernel size"),
     CNAS_PARAM_SPEC_INT("padding", "0", 0, 14, "zero padding on each side"),
@@ -23,9 +29,9 @@ static const cnas_component components[] = {
     CNAS_COMPONENT(CNAS_KIND_OP, "avg_pool_3x3",
                    "average pool 3x3, stride s, pad 1, padding excluded from the count; needs "
                    "C_out = C_in", pool_keys, &dop_avg_pool_3x3_vt),
-    CNAS_COMPONENT_NOPARAMS(CNAS_KIND_OP, "skip_connect",
-                            "identity at stride 1 (C_out = C_in), FactorizedReduce at stride 2",
-                            &dop_skip_connect_vt),
+    CNAS_COMPONENT(CNAS_KIND_OP, "skip_connect",
+                   "identity at stride 1 (C_out = C_in), FactorizedReduce at stride 2",
+                   skip_keys, &dop_skip_connect_vt),
     CNAS_COMPONENT_NOPARAMS(CNAS_KIND_OP, "sep_conv_3x3",
                             "two [ReLU, depthwise 3x3, 1x1 conv, BN] units, the first at "
                             "stride s", &dop_sep_conv_3x3_vt),

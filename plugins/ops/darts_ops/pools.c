@@ -8,7 +8,9 @@
  * none: Zero(stride) = x[:, :, ::s, ::s]·0, i.e. zeros of [N, C, ceil(H/s), ceil(W/s)]. It
  * does not depend on x, so it records no node and x receives no gradient from it.
  * skip_connect: the identity at stride 1 (the forward returns x itself),
- * FactorizedReduce(C_in, C_out) at stride 2.
+ * FactorizedReduce(C_in, C_out) at stride 2. GOLD-NAS's search op is the identity
+ * followed by BN(C, affine=False) (Bi et al. 2020, docs/gold_nas.md): the key bn_after
+ * asks for it at stride 1 (tensors "1.*"); FactorizedReduce has its own BN already.
  * Zero, the pools and the identity keep the channel count: they need C_out = C_in. */
 #include "darts_ops.h"
 
@@ -147,6 +149,9 @@ static cnas_status skip_create(const cnas_op_args *a, const cnas_params *p, void
         return st;
     st = o->stride == 1 ? same_channels(o, "the identity at stride 1", err)
                         : dop_factorized_reduce_init(o, a, err);
+    o->bn_after = o->stride == 1 && p && cnas_params_bool(p, "bn_after");
+    if (!st && o->bn_after)
+        st = dop_bn_new(o, "1", o->c_in, false, &o->bn[0], err);
     if (st) {
         dop_destroy(o);
         return st;
@@ -161,7 +166,9 @@ static cnas_tensor *skip_forward(void *self, cnas_graph *g, cnas_tensor *x,
     dop_op *o = self;
     if (o->reduce)
         return dop_factorized_reduce_forward(o, g, x, dop_training(ctx));
-    return dop_check_input(o, g, x) ? x : NULL;
+    if (!dop_check_input(o, g, x))
+        return NULL;
+    return o->bn_after ? dop_bn_forward(g, x, &o->bn[0], dop_training(ctx)) : x;
 }
 
 static int64_t skip_flops(void *self, const int64_t in[4], int64_t out[4])
@@ -173,7 +180,7 @@ static int64_t skip_flops(void *self, const int64_t in[4], int64_t out[4])
         return -1;
     for (int i = 0; i < 4; i++)
         out[i] = in[i];
-    return 0;
+    return o->bn_after ? in[0] * in[1] * in[2] * in[3] : 0;
 }
 
 const cnas_op_vtable dop_skip_connect_vt = {sizeof(cnas_op_vtable), skip_create, dop_destroy,

@@ -55,6 +55,8 @@ typedef struct dc_space {
     int affine, track;
     int auxiliary, aux_cell, aux_hw;
     int recompute;                  /* supernet mixture steps: recompute mixed edges */
+    int skip_bn;                    /* supernet: skip_connect at stride 1 gets a BN (key
+                                     * skip_bn, which only gold_cell declares) */
     cnas_op_factory factory;        /* copied; its ctx is borrowed */
 
     /* Owned tensors: stem, head, auxiliary head (ops own theirs). */

@@ -199,7 +199,12 @@ static cnas_status build_cell(dc_space *s, int ci, int *c_pp, int *c_p, int *h_p
                     continue;
                 snprintf(prefix, sizeof prefix, "cells.%d.edges.%d.%s", ci, dc_edge_index(i, j),
                          s->cand_names[k]);
-                int pool_bn = s->build == CNAS_SPACE_SUPERNET && strstr(s->cand_names[k], "pool");
+                /* The search MixedOp's BN after pools (DARTS) and after the identity
+                 * (GOLD-NAS, key skip_bn of gold_cell). */
+                int pool_bn = s->build == CNAS_SPACE_SUPERNET &&
+                              (strstr(s->cand_names[k], "pool") ||
+                               (s->skip_bn && e->stride == 1 &&
+                                strcmp(s->cand_names[k], "skip_connect") == 0));
                 if ((st = make_op(s, &e->ops[k], s->cand_names[k], cell->C, cell->C, e->stride,
                                   aff, pool_bn, rng, prefix, err)))
                     return st;
@@ -268,6 +273,7 @@ cnas_status dc_create(const cnas_space_create_args *a, void **self, cnas_error *
     s->affine = a->build == CNAS_SPACE_NETWORK;
     s->auxiliary = a->build == CNAS_SPACE_NETWORK && cnas_params_bool(p, "auxiliary");
     s->recompute = cnas_params_bool(p, "recompute");
+    s->skip_bn = cnas_params_bool(p, "skip_bn"); /* false where the schema lacks it */
     s->aux_cell = 2 * s->layers / 3;
     s->in_c = a->in_channels;
     s->in_h = a->in_height;
