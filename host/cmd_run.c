@@ -250,6 +250,7 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
         ts.auxiliary_weight = (float)cnas_params_float(s.train, "auxiliary_weight");
         ts.drop_path = (float)cnas_params_float(s.train, "drop_path");
         ts.label_smoothing = (float)cnas_params_float(s.train, "label_smoothing");
+        ts.dgconv_penalty = (float)cnas_params_float(s.train, "dgconv_penalty");
         cnas_op_factory ops = cnas_registry_op_factory(s.reg);
         char ckpt[4200];
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.ckpt", run_dir);

@@ -514,6 +514,9 @@ const cnas_param_spec cnas_train_keys[] = {
     CNAS_PARAM_SPEC_FLOAT("label_smoothing", "0", 0, 0.99, "label smoothing of the cross-entropy"),
     CNAS_PARAM_SPEC_INT("cutout", "0", 0, 1024, "Cutout square side (DARTS retraining: 16; 0: off)"),
     CNAS_PARAM_SPEC_BOOL("drop_last", "false", "drop the last incomplete training batch"),
+    CNAS_PARAM_SPEC_FLOAT("dgconv_penalty", "0", 0, 1e6, "weight of the DGConv regulariser: "
+                          "the sum over DGConv layers of nnz(U) = 2^(K + active gates), added "
+                          "to the training loss (0: off; docs/dgconv.md)"),
 };
 const int cnas_train_n_keys = (int)(sizeof cnas_train_keys / sizeof cnas_train_keys[0]);
 

@@ -3,11 +3,13 @@
 #include <cnas/trainer.h>
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cnas/bilevel.h>
+#include <cnas/dgconv.h>
 #include <cnas/kit.h>
 #include <cnas/ops.h>
 #include <cnas/optim.h>
@@ -22,6 +24,9 @@ typedef struct trainer {
     cnas_rng noise;             /* drop-path masks */
     cnas_data_stream eval_stream;
     double last_acc;            /* accuracy of the last evaluation */
+    cnas_named_tensor *dg;      /* DGConv gate vectors of the network (cnas/dgconv.h) */
+    int n_dg;
+    float dg_penalty;           /* [train] dgconv_penalty */
 } trainer;
 
 typedef struct step_ctx {
@@ -38,6 +43,7 @@ static void trainer_destroy(void *self)
     if (!t)
         return;
     free(t->weights);
+    free(t->dg);
     cnas_optim_free(t->opt);
     cnas_loop_free(&t->loop);
     cnas_graph_free(t->g);
@@ -55,7 +61,8 @@ static cnas_status trainer_create(const cnas_params *p, cnas_search_env *env, vo
     cnas_status st;
     if ((st = cnas_space_param_tensors(env->space_vt, env->space, &t->weights, &t->n_weights,
                                        err)) ||
-        (st = cnas_loop_init(&t->loop, env, "training", false, err))) {
+        (st = cnas_loop_init(&t->loop, env, "training", false, err)) ||
+        (st = cnas_dgconv_find(env->space_vt, env->space, &t->dg, &t->n_dg, err))) {
         trainer_destroy(t);
         return st;
     }
@@ -65,6 +72,12 @@ static cnas_status trainer_create(const cnas_params *p, cnas_search_env *env, vo
         return err->code;
     }
     cnas_rng_init(&t->noise, env->seed, "drop_path");
+    const cnas_train_settings *ts = env->train;
+    if (ts->size >= offsetof(cnas_train_settings, dgconv_penalty) + sizeof ts->dgconv_penalty)
+        t->dg_penalty = ts->dgconv_penalty;
+    if (t->dg_penalty > 0.0f && t->n_dg == 0)
+        env->log(env, CNAS_LOG_WARN, "[train] dgconv_penalty = %g, but the network has no DGConv "
+                 "layers: no regulariser", (double)t->dg_penalty);
     t->eval_stream =
         env->batches_per_epoch(env, CNAS_STREAM_VAL) > 0 ? CNAS_STREAM_VAL : CNAS_STREAM_TEST;
     *self = t;
@@ -87,6 +100,8 @@ static cnas_tensor *train_loss(cnas_graph *g, void *vctx)
     if (aux && t->env->train->auxiliary_weight > 0.0f)
         loss = cnas_add(g, loss, cnas_scale(g, cnas_cross_entropy(g, aux, c->y, ls),
                                             t->env->train->auxiliary_weight));
+    if (t->dg_penalty > 0.0f && t->n_dg > 0) /* the DGConv regulariser (cnas/dgconv.h) */
+        loss = cnas_add(g, loss, cnas_dgconv_penalty(g, t->dg, t->n_dg, t->dg_penalty));
     return loss;
 }
 
@@ -132,6 +147,8 @@ static cnas_status trainer_end_epoch(void *self, int64_t epoch, cnas_error *err)
     if (!st)
         t->env->log(t->env, CNAS_LOG_INFO, "epoch %lld: %s accuracy %.4f", (long long)epoch,
                     t->eval_stream == CNAS_STREAM_VAL ? "val" : "test", t->last_acc);
+    if (!st && t->n_dg > 0) /* the learned group counts, per epoch */
+        st = cnas_dgconv_report(t->env, t->dg, t->n_dg, epoch, "dgconv_groups.tsv", false, err);
     return st;
 }
 
@@ -144,6 +161,8 @@ static cnas_status trainer_run(void *self, cnas_error *err)
     cnas_search_env *env = t->env;
     cnas_status st = cnas_loop_run(&t->loop, &trainer_hooks, t, err);
     if (st)
+        return st;
+    if (t->n_dg > 0 && (st = cnas_dgconv_report(env, t->dg, t->n_dg, -1, NULL, true, err)))
         return st;
     double acc = t->last_acc;
     if (t->eval_stream != CNAS_STREAM_TEST || env->train->epochs == 0) {

@@ -82,6 +82,9 @@ typedef struct cnas_train_settings {
     float auxiliary_weight;
     float drop_path;
     float label_smoothing;
+    /* 1.2: weight of the DGConv regulariser Σ nnz(U) (cnas/dgconv.h) in the weight loss;
+     * read it only when size covers it. */
+    float dgconv_penalty;
 } cnas_train_settings;
 
 /* Builds logits for a batch x; used by evaluation. */
