@@ -79,7 +79,7 @@ int cmd_describe(const host_options *o)
     int shown = 0;
     cnas_error ambiguous = {0};
     static const cnas_kind kinds[] = {CNAS_KIND_STRATEGY, CNAS_KIND_SPACE, CNAS_KIND_DATASET,
-                                      CNAS_KIND_OP};
+                                      CNAS_KIND_OP, CNAS_KIND_GENERATOR};
     /* A name may denote components of several kinds (a space and a strategy both
      * called darts): show each. */
     for (size_t k = 0; !section_syntax && k < sizeof kinds / sizeof kinds[0]; k++) {

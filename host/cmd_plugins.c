@@ -19,7 +19,7 @@ int cmd_plugins(const host_options *o)
         printf("no plugins found (search path: --plugin-path, CNAS_PLUGIN_PATH, the built-in "
                "directory)\n");
     static const cnas_kind kinds[] = {CNAS_KIND_DATASET, CNAS_KIND_OP, CNAS_KIND_SPACE,
-                                      CNAS_KIND_STRATEGY};
+                                      CNAS_KIND_STRATEGY, CNAS_KIND_GENERATOR};
     for (int i = 0; i < n; i++) {
         const char *path;
         const cnas_plugin_desc *d = cnas_registry_plugin(reg, i, &path);

@@ -29,7 +29,7 @@ out=$("$cnas" 2>&1); check "no command is a usage error" 2 $? "usage: cnas" "$ou
 out=$("$cnas" frobnicate 2>&1); check "an unknown command is a usage error" 2 $? "unknown command 'frobnicate'" "$out"
 out=$("$cnas" --bogus plugins 2>&1); check "an unknown option is a usage error" 2 $? "unknown option '--bogus'" "$out"
 out=$("$cnas" search 2>&1); check "a missing argument is a usage error" 2 $? "expected 1 argument" "$out"
-out=$("$cnas" --version 2>&1); check "--version" 0 $? "^cnas [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.1\)" "$out"
+out=$("$cnas" --version 2>&1); check "--version" 0 $? "^cnas [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.2\)" "$out"
 out=$("$cnas" --help 2>&1); check "--help" 0 $? "resume RUN_DIR" "$out"
 out=$("$cnas" plugins 2>&1); check "plugins lists the built-in plugins" 0 $? "strategy: darts" "$out"
 grep -q "dataset: idx" <<<"$out" && grep -q "space: darts_cell" <<<"$out" && grep -q "op: none, max_pool_3x3" <<<"$out"

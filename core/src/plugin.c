@@ -7,6 +7,7 @@ const char *cnas_kind_str(cnas_kind k)
     case CNAS_KIND_SPACE: return "space";
     case CNAS_KIND_STRATEGY: return "strategy";
     case CNAS_KIND_DATASET: return "dataset";
+    case CNAS_KIND_GENERATOR: return "generator";
     }
     return "unknown kind";
 }

@@ -2,6 +2,7 @@
 #include <cnas/registry.h>
 
 #include <cnas/dataset.h>
+#include <cnas/generator.h>
 #include <cnas/log.h>
 #include <cnas/op.h>
 #include <cnas/space.h>
@@ -40,11 +41,22 @@ struct cnas_registry {
     int level;
 };
 
+/* The most recently created live registry: how a plugin finds components of other
+ * plugins (a strategy its generator; cnas_registry_default in generator.h). */
+static cnas_registry *default_registry;
+
+cnas_registry *cnas_registry_default(void)
+{
+    return default_registry;
+}
+
 cnas_registry *cnas_registry_new(cnas_error *err)
 {
     cnas_registry *r = calloc(1, sizeof *r);
     if (!r)
         cnas_error_set(err, CNAS_ERR_NOMEM, "registry: out of memory");
+    else
+        default_registry = r;
     return r;
 }
 
@@ -52,6 +64,8 @@ void cnas_registry_free(cnas_registry *r)
 {
     if (!r)
         return;
+    if (default_registry == r)
+        default_registry = NULL;
     for (int i = 0; i < r->n; i++) {
         free(r->p[i].path);
         dlclose(r->p[i].handle);
@@ -1437,6 +1451,13 @@ static const required_member required_members[] = {
     REQUIRED(CNAS_KIND_DATASET, cnas_dataset_vtable, close),
     REQUIRED(CNAS_KIND_DATASET, cnas_dataset_vtable, info),
     REQUIRED(CNAS_KIND_DATASET, cnas_dataset_vtable, get),
+    REQUIRED(CNAS_KIND_GENERATOR, cnas_generator_vtable, create),
+    REQUIRED(CNAS_KIND_GENERATOR, cnas_generator_vtable, destroy),
+    REQUIRED(CNAS_KIND_GENERATOR, cnas_generator_vtable, sample),
+    REQUIRED(CNAS_KIND_GENERATOR, cnas_generator_vtable, fit),
+    REQUIRED(CNAS_KIND_GENERATOR, cnas_generator_vtable, save),
+    REQUIRED(CNAS_KIND_GENERATOR, cnas_generator_vtable, load),
+    REQUIRED(CNAS_KIND_GENERATOR, cnas_generator_vtable, tensors),
 };
 #undef REQUIRED
 
@@ -1509,9 +1530,14 @@ static cnas_status check_desc(const char *path, const cnas_plugin_desc *d, cnas_
         if (!valid_name(c->name))
             return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: component %u has a missing or "
                                   "invalid name (expected [a-z0-9_]+)", path, i);
-        if (c->kind < CNAS_KIND_OP || c->kind > CNAS_KIND_DATASET)
+        if (c->kind < CNAS_KIND_OP || c->kind > CNAS_KIND_GENERATOR)
             return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: component '%s' has unknown "
                                   "kind %d", path, c->name, (int)c->kind);
+        /* Generators came with 1.2: an older plugin cannot mean kind 5. */
+        if (c->kind == CNAS_KIND_GENERATOR && d->abi_minor < 2)
+            return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: component '%s' is a generator, "
+                                  "a kind of ABI 1.2, but the plugin says ABI %u.%u", path,
+                                  c->name, d->abi_major, d->abi_minor);
         if (!c->vtable)
             return cnas_error_set(err, CNAS_ERR_PLUGIN, "plugin %s: %s '%s' has no vtable", path,
                                   cnas_kind_str(c->kind), c->name);

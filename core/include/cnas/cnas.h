@@ -64,6 +64,7 @@
 #include <cnas/params.h>
 #include <cnas/plugin.h>
 #include <cnas/dataset.h>
+#include <cnas/generator.h>
 #include <cnas/data.h>
 #include <cnas/op.h>
 #include <cnas/version.h>

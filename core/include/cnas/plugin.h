@@ -17,6 +17,7 @@
  *     space     create, destroy, forward, tensors
  *     strategy  create, destroy, run, save, load
  *     dataset   open, close, info, get
+ *     generator create, destroy, sample, fit, save, load, tensors (1.2)
  * Every other member is optional: it may be NULL, or lie beyond the size of a
  * vtable built against an older minor. Check it with CNAS_VT_HAS before a call.
  *
@@ -45,7 +46,7 @@ extern "C" {
 #endif
 
 #define CNAS_ABI_MAJOR 1
-#define CNAS_ABI_MINOR 1
+#define CNAS_ABI_MINOR 2
 
 #define CNAS_PLUGIN_ENTRY_SYMBOL "cnas_plugin_entry"
 
@@ -55,9 +56,10 @@ typedef enum cnas_kind {
     CNAS_KIND_SPACE = 2,
     CNAS_KIND_STRATEGY = 3,
     CNAS_KIND_DATASET = 4,
+    CNAS_KIND_GENERATOR = 5,    /* 1.2: generator.h */
 } cnas_kind;
 
-const char *cnas_kind_str(cnas_kind k); /* "op", "space", "strategy", "dataset" */
+const char *cnas_kind_str(cnas_kind k); /* "op", "space", "strategy", "dataset", "generator" */
 
 typedef struct cnas_component {
     uint32_t size;              /* sizeof(cnas_component) as the plugin was built */
