@@ -2,8 +2,10 @@
 #include "host.h"
 
 #include <cnas/checkpoint.h>
+#include <cnas/dist.h>
 
 #include <errno.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <fcntl.h>
 #include <math.h>
@@ -108,8 +110,66 @@ static void drop_memory_check(char *text)
     *w = '\0';
 }
 
+/* ---- data parallel (docs/distributed.md) --------------------------------------------- */
+
+/* A failure one rank met before the run: every rank learns it, so none waits in a
+ * collective for a rank that has left. Returns the worst status; *quiet is set on the
+ * ranks that did not fail themselves (they exit without repeating the message). */
+static cnas_status agree(bool dp, cnas_status st, bool *quiet)
+{
+    *quiet = false;
+    if (!dp)
+        return st;
+    int64_t v = st;
+    cnas_error e;
+    if (cnas_dist_max_i64(&v, 1, &e))
+        cnas_dist_abort(EXIT_RUN_FAILED);
+    *quiet = st == CNAS_OK && v != CNAS_OK;
+    return (cnas_status)v;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Ranks other than 0 run in a private directory of their own, removed at the end: files
+ * a plugin writes into env->run_dir by itself land there, never in the real run
+ * directory that rank 0 alone writes. */
+static cnas_status make_scratch(char *out, size_t n, cnas_error *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(out, n, "%s/cnas-rank%d-XXXXXX", tmp && *tmp ? tmp : "/tmp", cnas_dist_world_rank());
+    if (!mkdtemp(out))
+        return cnas_error_set(err, CNAS_ERR_IO, "rank %d: cannot create a scratch directory %s: "
+                              "%s", cnas_dist_world_rank(), out, strerror(errno));
+    return CNAS_OK;
+}
+
+static void remove_scratch(const char *dir)
+{
+    if (dir[0])
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool g_independent; /* stand-alone workers: each rank its own runs */
+
+void host_run_independent(bool on)
+{
+    g_independent = on;
+}
+
 int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
 {
+    /* Data parallel when started by mpirun with more than one rank (and not as one of
+     * stand-alone training's independent runs); rank 0 leads: it alone writes. */
+    bool dp = cnas_dist_world_size() > 1 && !g_independent, quiet = false;
+    bool lead = !dp || cnas_dist_world_rank() == 0;
+    char scratch[4200] = "";
+    cnas_dist_set_data_parallel(dp);
     cnas_run_kind kind = rq->kind;
     const char *config_path = rq->config_path, *resume_dir = rq->resume_dir;
     cnas_error err = {0};
@@ -133,11 +193,14 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
         char ckpt[4200];
         struct stat sb;
         snprintf(ckpt, sizeof ckpt, "%s/checkpoint.ckpt", resume_dir);
-        if ((lock_fd = lock_run_dir(resume_dir, &err)) < 0 ||
-            (stat(ckpt, &sb) == 0 && verify_checkpoint(ckpt, &err))) {
-            host_print_error("resume", &err);
+        bool bad = (lead && (lock_fd = lock_run_dir(resume_dir, &err)) < 0) ||
+                   (stat(ckpt, &sb) == 0 && verify_checkpoint(ckpt, &err));
+        if (agree(dp, bad ? CNAS_ERR_INVALID : CNAS_OK, &quiet)) {
+            if (!quiet)
+                host_print_error("resume", &err);
             if (lock_fd >= 0)
                 close(lock_fd);
+            cnas_dist_set_data_parallel(false);
             return EXIT_USAGE;
         }
     }
@@ -154,7 +217,13 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
     if (!st && kind == CNAS_RUN_SEARCH && !s.strategy_c)
         st = cnas_error_set(&err, CNAS_ERR_CONFIG, "%s: a search needs a [strategy] section",
                             cnas_ini_name(s.ini));
-    int threads = cnas_threads_set(st ? 0 : (int)cnas_params_int(s.run, "threads"));
+    /* Per process: with several ranks on a machine, [run] threads = 0 shares its
+     * processors among them. */
+    int threads = cnas_threads_set(st ? 0 : cnas_params_int(s.run, "threads") > 0
+                                                ? (int)cnas_params_int(s.run, "threads")
+                                                : cnas_dist_default_threads());
+    if (!st && (!lead || (g_independent && cnas_dist_world_rank() > 0)))
+        cnas_log_set_level(o->verbosity > 0 ? 3 : 1); /* rank 0 reports progress */
     if (!st)
         st = open_data(&s, &od, kind == CNAS_RUN_TRAIN, &err);
     if (!st && kind == CNAS_RUN_TRAIN) {
@@ -184,7 +253,7 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
         if (!config_text || !annotated || !fingerprint)
             st = cnas_error_set(&err, CNAS_ERR_NOMEM, "out of memory");
     }
-    if (!st && !resume_dir) {
+    if (!st && !resume_dir && lead) {
         if (rq->run_dir) {
             snprintf(run_dir, sizeof run_dir, "%s", rq->run_dir);
             st = host_mkdirs(run_dir, &err);
@@ -211,17 +280,30 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
         }
     }
     /* Again on resume: a --plugin-path given to it is recorded for the next one. */
-    if (!st)
+    if (!st && lead)
         st = host_write_plugin_path(run_dir, &s, &err);
-    if (!st) {
+    if (!st && lead) {
         char path[4200];
         snprintf(path, sizeof path, "%s/log.txt", run_dir);
         st = cnas_log_open_file(path, &err);
     }
-    if (!st) {
+    if (!st && lead) {
         /* Again, now that log.txt is open: the run's log records the defaults it took. */
         session_log_defaults(&s, kind == CNAS_RUN_TRAIN, 3);
         st = host_write_manifest(run_dir, &s, resume_dir ? "resume" : what, threads, &err);
+    }
+    if (!st && !lead)
+        st = make_scratch(scratch, sizeof scratch, &err);
+    /* Every rank learns rank 0's run directory, or that some rank could not start. */
+    cnas_status all = agree(dp, st, &quiet);
+    if (all && !st) {
+        st = all;
+        snprintf(err.msg, sizeof err.msg, "another rank could not start the run");
+    }
+    if (!st && dp) {
+        cnas_error e;
+        if (cnas_dist_bcast(run_dir, sizeof run_dir, &e))
+            cnas_dist_abort(EXIT_RUN_FAILED);
     }
     cnas_run_result res;
     memset(&res, 0, sizeof res);
@@ -230,6 +312,10 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
         const cnas_dataset_info *in = cnas_data_info(od.data);
         cnas_log(2, "cnas %s: %s%s into %s", what, resume_dir ? "resuming " : "",
                  resume_dir ? resume_dir : config_path, run_dir);
+        if (dp)
+            cnas_log(2, "data parallel: %d ranks (%d on this machine), %d threads each; a global "
+                     "batch of %lld is split across them", cnas_dist_world_size(),
+                     cnas_dist_local_size(), threads, (long long)cnas_params_int(s.train, "batch_size"));
         cnas_log(2, "data: %s, %d x %d x %d, %d classes; %lld train, %lld val, %lld test; "
                  "%d threads, OpenBLAS %s", in->name ? in->name : "?", in->channels, in->height,
                  in->width, in->num_classes, (long long)cnas_data_size(od.data, CNAS_DATA_TRAIN),
@@ -257,7 +343,7 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
         struct stat sb;
         cnas_run_spec spec = {
             .kind = kind,
-            .run_dir = run_dir,
+            .run_dir = lead ? run_dir : scratch,
             .seed = (uint64_t)cnas_params_int(s.run, "seed"),
             .space_vt = s.space_c->vtable,
             .space_params = s.space,
@@ -284,21 +370,38 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
             .stop_requested = stop_flag,
             .progress_tty = isatty(2) != 0,
             .network_params = s.network,
+            .data_parallel = dp,
+            .step_hook = rq->step_hook,
+            .step_hook_ctx = rq->step_hook_ctx,
         };
+        if (!lead)
+            spec.progress_tty = false;
         if (resume_dir && !spec.resume_from)
             cnas_log(1, "%s has no checkpoint yet: starting the run from the beginning", run_dir);
         st = cnas_run(&spec, &res, &err);
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    remove_scratch(scratch);
     if (st) {
-        if (started)
+        if (quiet || (started && dp && !lead && st == CNAS_ERR_INTERRUPTED))
+            ; /* rank 0 says it */
+        else if (started && dp && !lead)
+            cnas_log(0, "rank %d: %s", cnas_dist_world_rank(), err.msg);
+        else if (started)
             cnas_log(0, "%s", err.msg);
         else
             host_print_error(resume_dir ? "resume" : what, &err);
         code = started && st != CNAS_ERR_CONFIG && st != CNAS_ERR_PLUGIN ? EXIT_RUN_FAILED
                                                                          : host_exit_code(st);
-    } else if (rq->quiet_summary) {
+        /* A failure on some ranks only would leave the others waiting in a collective:
+         * stop the whole job (a stop request is agreed by all ranks, so it ends here
+         * normally). */
+        if (started && dp && st != CNAS_ERR_INTERRUPTED) {
+            cnas_log_close_file();
+            cnas_dist_abort(code);
+        }
+    } else if (rq->quiet_summary || !lead) {
         /* the caller reports */
     } else if (kind == CNAS_RUN_SEARCH) {
         printf("architecture: %s\n", res.arch_text);
@@ -327,6 +430,7 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
     session_close(&s);
     if (lock_fd >= 0)
         close(lock_fd);
+    cnas_dist_set_data_parallel(false);
     return code;
 }
 

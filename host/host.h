@@ -100,7 +100,11 @@ typedef struct run_request {
     const char *run_dir;      /* new run: exactly this directory instead of out_dir/name */
     const char *arch_text;    /* training: the architecture (instead of --arch FILE) */
     bool quiet_summary;       /* the caller prints the outcome */
+    void (*step_hook)(void *ctx); /* after every step (stand-alone training's work queue) */
+    void *step_hook_ctx;
 } run_request;
+/* Stand-alone workers: host_run runs on this process alone even under mpirun. */
+void host_run_independent(bool on);
 /* Returns the exit code; the result (when out is not NULL) on success. */
 int host_run(const host_options *o, const run_request *rq, cnas_run_result *out);
 /* Train every configuration of the space stand-alone: a new run of config_path, or

@@ -1,6 +1,8 @@
 /* cnas: the command-line host. */
 #include "host.h"
 
+#include <cnas/dist.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +64,22 @@ static void on_signal(int sig)
     cnas_stop_request();
 }
 
+static int run_command(int argc, char **argv);
+
+/* Under an MPI launcher every rank runs the command (docs/distributed.md). */
 int main(int argc, char **argv)
+{
+    cnas_error err;
+    if (cnas_dist_init(&argc, &argv, &err)) {
+        fprintf(stderr, "cnas: %s\n", err.msg);
+        return EXIT_RUN_FAILED;
+    }
+    int code = run_command(argc, argv);
+    cnas_dist_finalize();
+    return code;
+}
+
+static int run_command(int argc, char **argv)
 {
     host_options o;
     memset(&o, 0, sizeof o);

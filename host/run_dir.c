@@ -2,6 +2,8 @@
  * manifest; reading and parsing architectures in the configured space's notation. */
 #include "host.h"
 
+#include <cnas/dist.h>
+
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -128,8 +130,11 @@ cnas_status host_write_manifest(const char *dir, const session *s, const char *c
     host_json_string(f, command);
     fprintf(f, ",\n  \"config\": ");
     host_json_string(f, s->config_path);
-    fprintf(f, ",\n  \"seed\": %lld,\n  \"threads\": %d,\n  \"blas_core\": ",
+    fprintf(f, ",\n  \"seed\": %lld,\n  \"threads\": %d,\n  ",
             (long long)cnas_params_int(s->run, "seed"), threads);
+    if (cnas_dist_world_size() > 1) /* under mpirun: threads are per rank */
+        fprintf(f, "\"mpi_ranks\": %d,\n  ", cnas_dist_world_size());
+    fprintf(f, "\"blas_core\": ");
     host_json_string(f, cnas_blas_core());
     fprintf(f, ",\n  \"blas_config\": ");
     host_json_string(f, cnas_blas_config());

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cnas/dist.h>
+
 static void set_flags(cnas_tensor *const *t, int n, bool on)
 {
     for (int i = 0; i < n; i++)
@@ -169,6 +171,11 @@ cnas_status cnas_unrolled_alpha_grad(cnas_graph *g, const cnas_unrolled_args *a,
     /* 1. w' = w - η(μ·m + ∇w L_train + λw). */
     s = grad_pass(g, a->train_loss, a->train_ctx, a->w, a->n_w, a->alpha, a->n_alpha, NULL, true,
                        err);
+    /* Data parallel (dist.h): the virtual step and v use the global batches' gradients,
+     * so every rank unrolls to the same w'. The Hessian-vector product stays this rank's
+     * and is reduced with the architecture gradient it is part of. */
+    if (!s)
+        s = cnas_dist_reduce_grads(a->w, a->n_w, cnas_dist_train_weight(), err);
     if (s)
         goto out;
     for (int i = 0; i < a->n_w; i++) {
@@ -191,6 +198,8 @@ cnas_status cnas_unrolled_alpha_grad(cnas_graph *g, const cnas_unrolled_args *a,
     s = grad_pass(g, a->val_loss, a->val_ctx, both, a->n_w + a->n_alpha, NULL, 0, val_loss, true,
                        err);
     free(both);
+    if (!s)
+        s = cnas_dist_reduce_grads(a->w, a->n_w, cnas_dist_arch_weight(), err);
     if (s)
         goto out;
     double norm2 = 0.0;

@@ -11,6 +11,11 @@
 void *cnas__aligned_alloc(size_t bytes);
 void *cnas__aligned_calloc(size_t bytes);
 
+/* cnas_optim_step without the gradient reduction (optim.c): cnas_kit_update reduces
+ * before it clips, then steps with this. */
+struct cnas_optim;
+cnas_status cnas__optim_step_reduced(struct cnas_optim *o, float lr, cnas_error *err);
+
 cnas_status cnas__tensor_init_shape(cnas_tensor *t, int ndim, const int64_t *shape,
                                     cnas_error *err);
 

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <cnas/dist.h>
 #include <cnas/ops.h>
+
+#include "internal.h"
 
 cnas_status cnas_space_param_tensors(const cnas_space_vtable *vt, void *space,
                                      cnas_tensor ***out, int *n, cnas_error *err)
@@ -46,7 +49,24 @@ cnas_schedule cnas_schedule_from_settings(const cnas_train_settings *t)
 cnas_status cnas_kit_update(cnas_search_env *env, cnas_optim *opt, float lr, bool clip,
                             cnas_error *err)
 {
-    /* The reduction point: with one process the gradients are already the batch's. */
+    /* The reduction point: a data-parallel run sums the ranks' gradients, each weighted
+     * by its share of the step's TRAIN batch (dist.h), so clipping sees the global batch's
+     * gradient; with one process the gradients are already the batch's. */
+    cnas_status st = CNAS_OK;
+    if (cnas_dist_data_parallel()) {
+        int n = cnas_optim_param_count(opt);
+        cnas_tensor *stack[256];
+        cnas_tensor **p = n <= 256 ? stack : malloc((size_t)n * sizeof *p);
+        if (!p)
+            return cnas_error_set(err, CNAS_ERR_NOMEM, "weight update: out of memory");
+        for (int i = 0; i < n; i++)
+            p[i] = cnas_optim_param(opt, i);
+        st = cnas_dist_reduce_grads(p, n, cnas_dist_train_weight(), err);
+        if (p != stack)
+            free(p);
+        if (st)
+            return st;
+    }
     if (clip && env->train->grad_clip > 0.0f) {
         int n = cnas_optim_param_count(opt);
         cnas_tensor *stack[256];
@@ -59,7 +79,7 @@ cnas_status cnas_kit_update(cnas_search_env *env, cnas_optim *opt, float lr, boo
         if (p != stack)
             free(p);
     }
-    return cnas_optim_step(opt, lr, err);
+    return cnas__optim_step_reduced(opt, lr, err);
 }
 
 int64_t cnas_count_correct(const cnas_tensor *logits, const int32_t *labels)

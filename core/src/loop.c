@@ -3,8 +3,11 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
+#include <cnas/dist.h>
 #include <cnas/kit.h>
+#include <cnas/ops.h>
 
 cnas_status cnas_loop_init(cnas_loop *l, cnas_search_env *env, const char *name, bool want_val,
                            cnas_error *err)
@@ -35,6 +38,30 @@ static cnas_status stop_here(cnas_loop *l, cnas_error *err)
                           l->name, (long long)l->epoch, (long long)l->step);
 }
 
+/* A data-parallel run hands each rank its rows of the global batch (dist.h): a new
+ * tensor on the step's graph; the labels are the same buffer from row lo. */
+static cnas_status take_rows(cnas_loop *l, cnas_tensor **x, const int32_t **y, double *weight,
+                             cnas_error *err)
+{
+    int64_t n = (*x)->shape[0], lo, hi;
+    cnas_dist_rows(n, &lo, &hi, weight);
+    if (lo == 0 && hi == n)
+        return CNAS_OK;
+    int64_t row = (*x)->numel / n;
+    int64_t shape[CNAS_MAX_DIMS];
+    for (int d = 0; d < (*x)->ndim; d++)
+        shape[d] = (*x)->shape[d];
+    shape[0] = hi - lo;
+    cnas_tensor *part = cnas_graph_tensor(l->g, (*x)->ndim, shape);
+    if (!part)
+        return cnas_error_set(err, cnas_graph_status(l->g), "%s: %s", l->name,
+                              cnas_graph_error(l->g)->msg);
+    memcpy(part->data, (*x)->data + lo * row, (size_t)((hi - lo) * row) * sizeof(float));
+    *x = part;
+    *y += lo;
+    return CNAS_OK;
+}
+
 static cnas_status run_epoch(cnas_loop *l, const cnas_loop_hooks *h, void *self, cnas_error *err)
 {
     cnas_search_env *env = l->env;
@@ -57,24 +84,44 @@ static cnas_status run_epoch(cnas_loop *l, const cnas_loop_hooks *h, void *self,
             return err->code;
         if (r == 0)
             break;
+        int64_t rows = s.x->shape[0];
+        double w_train = 1.0, w_val = -1.0;
+        if (cnas_dist_data_parallel() && (st = take_rows(l, &s.x, &s.y, &w_train, err)))
+            return st;
         if (l->want_val) {
             r = env->next_batch(env, CNAS_STREAM_VAL_CYCLE, l->g, &s.xv, &s.yv, err);
             if (r <= 0)
                 return r < 0 ? err->code
                              : cnas_error_set(err, CNAS_ERR_INVALID, "%s: the validation split "
                                               "is empty (train_portion must be < 1)", l->name);
+            if (cnas_dist_data_parallel() && (st = take_rows(l, &s.xv, &s.yv, &w_val, err)))
+                return st;
         }
-        if ((st = h->step(self, &s, err)))
+        cnas_dist_step_weights(w_train, w_val);
+        cnas_dist_sync_batch_stats(true);
+        st = h->step(self, &s, err);
+        cnas_dist_sync_batch_stats(false);
+        if (st)
             return cnas_error_prefix(err, "%s: epoch %lld step %lld", l->name,
                                      (long long)l->epoch, (long long)l->step);
+        /* Data parallel: the loss and hits of the global batch. */
+        double loss = s.loss;
+        int64_t correct = s.correct;
+        if ((st = cnas_dist_step_end(&loss, &correct, s.x->shape[0] == rows, err)))
+            return st;
         env->metric(env, "lr", lr);
-        if (!isnan(s.loss))
-            env->metric(env, "train_loss", s.loss);
-        if (s.correct >= 0)
-            env->metric(env, "train_acc", (double)s.correct / (double)s.x->shape[0]);
+        if (!isnan(loss))
+            env->metric(env, "train_loss", loss);
+        if (correct >= 0)
+            env->metric(env, "train_acc", (double)correct / (double)rows);
         l->step++;
         env->end_step(env, l->epoch, l->step);
-        if ((st = env->checkpoint_point(env, l->epoch, l->step, false, err)))
+        cnas_dist_step_weights(1.0 / cnas_dist_size(), -1.0); /* outside a step: any batch is whole */
+        /* After the epoch's last step its end follows at once, with a checkpoint point
+         * of its own: a checkpoint here would resume into an epoch end whose step
+         * metrics (the epoch record's train_loss, ...) the resumed run never saw. */
+        if (l->step < env->batches_per_epoch(env, CNAS_STREAM_TRAIN) &&
+            (st = env->checkpoint_point(env, l->epoch, l->step, false, err)))
             return st;
     }
     return CNAS_OK;

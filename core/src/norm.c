@@ -2,6 +2,7 @@
  * channel's statistics are a private reduction (16 float lanes per plane, planes summed
  * in double), so results do not depend on the thread count and the loops vectorise.
  * The backward recomputes x̂ from the saved mean and 1/σ instead of storing it. */
+#include <cnas/dist.h>
 #include <cnas/ops.h>
 
 #include <math.h>
@@ -87,7 +88,59 @@ CNAS_CLONES static void plane_dx(float *restrict dx, const float *restrict dy,
 typedef struct bn_ctx {
     float *mean, *invstd;   /* per channel, as used in the forward */
     bool batch_stats;       /* statistics came from the batch (their gradient flows) */
+    bool sync;              /* ... of the global batch across ranks (dist.h) */
+    double share;           /* then this rank's elements over the global batch's */
 } bn_ctx;
+
+/* The backward of global-batch statistics (dist.h). This rank's loss is the mean over
+ * its rows, so its dy is the global loss's divided by its share w; the global means of
+ * dy and dy·x̂ come from every rank's sums weighted by its share, and this rank's dx is
+ * the global one divided by w again: k2 = Σ_r w_r Σ dy / M_local (and k3 alike). γ and
+ * β get this rank's sums, reduced with the other parameters' gradients. */
+static void bn_backward_sync(cnas_graph *g, cnas_node *n, float *gx, float *gg, float *gb)
+{
+    cnas_tensor *x = n->in[0], *gamma = n->in[1];
+    bn_ctx *c = n->ctx;
+    int64_t N = x->shape[0], C = x->shape[1], hw = x->numel / (N * C);
+    double M = (double)(N * hw);
+    const float *gy = n->out->grad;
+    double *sums = cnas_graph_alloc(g, (size_t)(4 * C) * sizeof(double));
+    if (!sums)
+        return;
+#pragma omp parallel for schedule(static)
+    for (int64_t ch = 0; ch < C; ch++) {
+        double sum_dy = 0.0, sum_dy_xc = 0.0;
+        for (int64_t b = 0; b < N; b++)
+            plane_dy_sums(gy + (b * C + ch) * hw, x->data + (b * C + ch) * hw, hw, c->mean[ch],
+                          &sum_dy, &sum_dy_xc);
+        sums[2 * C + 2 * ch] = sum_dy;
+        sums[2 * C + 2 * ch + 1] = sum_dy_xc;
+        sums[2 * ch] = c->share * sum_dy;
+        sums[2 * ch + 1] = c->share * sum_dy_xc;
+    }
+    cnas_error e;
+    if (cnas_dist_allreduce_f64(sums, 2 * C, &e)) {
+        cnas_graph_fail(g, e.code, "batch_norm backward: %s", e.msg);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t ch = 0; ch < C; ch++) {
+        double inv = c->invstd[ch];
+        if (gg)
+            gg[ch] += (float)(sums[2 * C + 2 * ch + 1] * inv);
+        if (gb)
+            gb[ch] += (float)sums[2 * C + 2 * ch];
+        if (!gx)
+            continue;
+        double gam = gamma ? gamma->data[ch] : 1.0;
+        float k1 = (float)(gam * inv);
+        float k2 = (float)(sums[2 * ch] / M);
+        float k3 = (float)(sums[2 * ch + 1] * inv / M * inv);
+        for (int64_t b = 0; b < N; b++)
+            plane_dx(gx + (b * C + ch) * hw, gy + (b * C + ch) * hw, x->data + (b * C + ch) * hw,
+                     hw, c->mean[ch], k1, k2, k3);
+    }
+}
 
 static void bn_backward(cnas_graph *g, cnas_node *n)
 {
@@ -103,6 +156,10 @@ static void bn_backward(cnas_graph *g, cnas_node *n)
         return;
     if (beta && cnas_tensor_requires_grad(beta) && !(gb = cnas_graph_grad(g, beta)))
         return;
+    if (c->sync) {
+        bn_backward_sync(g, n, gx, gg, gb);
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t ch = 0; ch < C; ch++) {
         float mean = c->mean[ch];
@@ -168,21 +225,49 @@ cnas_tensor *cnas_batch_norm(cnas_graph *g, cnas_tensor *x, cnas_tensor *gamma, 
     float *invstd = cnas_graph_alloc(g, (size_t)C * sizeof(float));
     if (!y || !mean || !invstd)
         return NULL;
+    /* Data parallel (dist.h): the statistics of the global batch, from every rank's
+     * sums (raw moments in double), so all ranks normalise alike and keep the same
+     * running statistics. */
+    bool sync = batch_stats && training && cnas_dist_batch_stats_synced();
+    double *gsum = NULL;
+    if (sync) {
+        if (!(gsum = cnas_graph_alloc(g, (size_t)(2 * C + 1) * sizeof(double))))
+            return NULL;
+#pragma omp parallel for schedule(static)
+        for (int64_t ch = 0; ch < C; ch++) {
+            double s1 = 0.0, s2 = 0.0;
+            for (int64_t b = 0; b < N; b++)
+                plane_moments(x->data + (b * C + ch) * hw, hw, 0.0f, &s1, &s2);
+            gsum[2 * ch] = s1;
+            gsum[2 * ch + 1] = s2;
+        }
+        gsum[2 * C] = (double)(N * hw);
+        cnas_error e;
+        if (cnas_dist_allreduce_f64(gsum, 2 * C + 1, &e))
+            return cnas_graph_fail(g, e.code, "batch_norm: %s", e.msg);
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t ch = 0; ch < C; ch++) {
         double m, var;
         if (batch_stats) {
             double s1 = 0.0, s2 = 0.0, M = (double)(N * hw);
             float sh = x->data[ch * hw];
-            for (int64_t b = 0; b < N; b++)
-                plane_moments(x->data + (b * C + ch) * hw, hw, sh, &s1, &s2);
+            if (sync) {
+                s1 = gsum[2 * ch];
+                s2 = gsum[2 * ch + 1];
+                M = gsum[2 * C];
+                sh = 0.0f;
+            } else {
+                for (int64_t b = 0; b < N; b++)
+                    plane_moments(x->data + (b * C + ch) * hw, hw, sh, &s1, &s2);
+            }
             double dmean = s1 / M;
             m = (double)sh + dmean;
             var = s2 / M - dmean * dmean;
             if (var < 0.0)
                 var = 0.0;
             if (training && running_mean && !cnas_graph_replaying(g)) {
-                double unbiased = N * hw > 1 ? var * (double)(N * hw) / (double)(N * hw - 1) : var;
+                double unbiased = M > 1.0 ? var * M / (M - 1.0) : var;
                 running_mean->data[ch] = (float)((1.0 - momentum) * running_mean->data[ch] + momentum * m);
                 running_var->data[ch] = (float)((1.0 - momentum) * running_var->data[ch] + momentum * unbiased);
             }
@@ -211,6 +296,8 @@ cnas_tensor *cnas_batch_norm(cnas_graph *g, cnas_tensor *x, cnas_tensor *gamma, 
         c->mean = mean;
         c->invstd = invstd;
         c->batch_stats = batch_stats;
+        c->sync = sync;
+        c->share = sync ? (double)(N * hw) / gsum[2 * C] : 1.0;
     }
     return y;
 }

@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cnas/dist.h>
+
+#include "internal.h"
+
 typedef enum { OPT_SGD, OPT_ADAM } opt_kind;
 
 struct cnas_optim {
@@ -147,7 +151,16 @@ static bool sgd_update(const cnas_sgd_opts *s, float *p, const float *gr, float 
     return true;
 }
 
+/* The reduction point of a data-parallel run (dist.h): every optimizer step of every
+ * strategy passes here, so the gradients of weights and architecture parameters alike
+ * are reduced across ranks before any update. With one rank it returns at once. */
 cnas_status cnas_optim_step(cnas_optim *o, float lr, cnas_error *err)
+{
+    cnas_status st = cnas_dist_reduce_grads(o->params, o->n, cnas_dist_arch_weight(), err);
+    return st ? st : cnas__optim_step_reduced(o, lr, err);
+}
+
+cnas_status cnas__optim_step_reduced(cnas_optim *o, float lr, cnas_error *err)
 {
     o->steps++;
     for (int i = 0; i < o->n; i++) {

@@ -19,6 +19,7 @@
 #include <dirent.h>
 
 #include <cnas/checkpoint.h>
+#include <cnas/dist.h>
 #include <cnas/kit.h>
 #include <cnas/metrics.h>
 #include <cnas/ops.h>
@@ -50,6 +51,11 @@ typedef struct host {
      * first cuts them back to what the checkpoint had seen */
     char appended[MAX_APPENDED][64];
     int n_appended;
+
+    /* data parallel: the metrics of a step, combined across ranks before they are written */
+    char pend_name[64][48];
+    double pend_value[64];
+    int n_pend;
 
     /* progress */
     double t_start, t_last_line;
@@ -85,8 +91,39 @@ static void env_log(cnas_search_env *env, cnas_log_level level, const char *fmt,
 static void env_metric(cnas_search_env *env, const char *name, double value)
 {
     host *h = host_of(env);
+    if (cnas_dist_data_parallel() && h->n_pend < 64) {
+        /* A strategy's value may be this rank's (a loss on its rows): combined at the
+         * end of the step. */
+        snprintf(h->pend_name[h->n_pend], sizeof h->pend_name[0], "%s", name);
+        h->pend_value[h->n_pend++] = value;
+        return;
+    }
     cnas_metrics_set(h->steps, name, value);
     cnas_metrics_set(h->epochs, name, value);
+}
+
+/* Data parallel: every rank set the same metrics in the same order; the written value is
+ * their mean weighted by the step's batch shares (the VAL_CYCLE batch's when the step
+ * drew one, else the TRAIN batch's), exactly the value itself when all ranks agree. */
+static void flush_metrics(host *h)
+{
+    if (!h->n_pend)
+        return;
+    cnas_error err;
+    if (cnas_dist_mean_f64(h->pend_value, h->n_pend, cnas_dist_arch_weight(), &err))
+        cnas_dist_abort(EXIT_FAILURE);
+    for (int i = 0; i < h->n_pend; i++) {
+        cnas_metrics_set(h->steps, h->pend_name[i], h->pend_value[i]);
+        cnas_metrics_set(h->epochs, h->pend_name[i], h->pend_value[i]);
+    }
+    h->n_pend = 0;
+}
+
+/* Rank 0 of a data-parallel run writes checkpoints and drawings (the others write their
+ * files into a scratch directory, docs/distributed.md). */
+static bool writer(void)
+{
+    return cnas_dist_rank() == 0;
 }
 
 static void format_eta(double seconds, char *buf, size_t n)
@@ -136,15 +173,19 @@ static void env_end_step(cnas_search_env *env, int64_t epoch, int64_t step)
     host *h = host_of(env);
     cnas_error err;
     h->steps_done++;
+    flush_metrics(h);
     if (cnas_metrics_write(h->steps, epoch, step, &err))
         env_log(env, CNAS_LOG_WARN, "%s", err.msg);
     progress(h, epoch, step, 0);
+    if (h->spec->step_hook)
+        h->spec->step_hook(h->spec->step_hook_ctx);
 }
 
 static void env_end_epoch(cnas_search_env *env, int64_t epoch)
 {
     host *h = host_of(env);
     cnas_error err;
+    flush_metrics(h);
     if (h->spec->progress_tty)
         progress(h, epoch, h->data.batches_per_epoch, 1);
     cnas_metrics_set(h->epochs, "train_loss", cnas_metrics_last(h->steps, "train_loss"));
@@ -184,10 +225,21 @@ static cnas_status env_append(cnas_search_env *env, const char *file, const char
     return CNAS_OK;
 }
 
+static bool local_stop(host *h)
+{
+    return h->spec->stop_requested && h->spec->stop_requested();
+}
+
+/* Data parallel: a stop seen by any rank stops every rank at the same point (a signal
+ * reaches the ranks at different moments). */
 static bool env_stop_requested(cnas_search_env *env)
 {
     host *h = host_of(env);
-    return h->spec->stop_requested && h->spec->stop_requested();
+    int64_t stop = local_stop(h);
+    cnas_error err;
+    if (cnas_dist_max_i64(&stop, 1, &err))
+        cnas_dist_abort(EXIT_FAILURE);
+    return stop != 0;
 }
 
 /* ---- data ---------------------------------------------------------------------------- */
@@ -208,6 +260,20 @@ static int64_t env_batches_per_epoch(cnas_search_env *env, cnas_data_stream s)
     return search_data_batches(&host_of(env)->data, s);
 }
 
+/* An evaluation's sums over the ranks that shared its batches (the same bits on every
+ * rank, so every rank takes the same decisions from it). */
+static cnas_status combine_eval(double loss_sum, int64_t correct, int64_t seen, double *loss,
+                                double *accuracy, cnas_error *err)
+{
+    double v[3] = {loss_sum, (double)correct, (double)seen};
+    cnas_status st = cnas_dist_sum_f64(v, 3, err);
+    if (st)
+        return st;
+    *loss = v[2] > 0 ? v[0] / v[2] : NAN;
+    *accuracy = v[2] > 0 ? v[1] / v[2] : NAN;
+    return CNAS_OK;
+}
+
 static cnas_status env_evaluate(cnas_search_env *env, cnas_data_stream s, cnas_logits_fn fn,
                                 void *ctx, double *loss, double *accuracy, cnas_error *err)
 {
@@ -215,18 +281,23 @@ static cnas_status env_evaluate(cnas_search_env *env, cnas_data_stream s, cnas_l
     cnas_status st = search_data_begin_pass(&h->data, s, err);
     if (st)
         return st;
+    bool synced = cnas_dist_sync_batch_stats(false); /* whole batches per rank */
     double loss_sum = 0.0;
     int64_t correct = 0, seen = 0;
-    for (;;) {
+    for (int64_t b = 0;; b++) {
         cnas_graph_reset(h->eval_g);
         cnas_graph_set_grad_enabled(h->eval_g, false);
         cnas_tensor *x;
         const int32_t *y;
-        int r = search_data_next(&h->data, s, h->eval_g, &x, &y, err);
+        int r = b % cnas_dist_size() == cnas_dist_rank()
+                    ? search_data_next(&h->data, s, h->eval_g, &x, &y, err)
+                    : search_data_skip(&h->data, s, err); /* another rank's batch */
         if (r < 0)
             return err->code;
         if (r == 0)
             break;
+        if (b % cnas_dist_size() != cnas_dist_rank())
+            continue;
         cnas_tensor *logits = fn(h->eval_g, x, ctx);
         cnas_tensor *l = logits ? cnas_cross_entropy(h->eval_g, logits, y, 0.0f) : NULL;
         if (!l)
@@ -239,9 +310,8 @@ static cnas_status env_evaluate(cnas_search_env *env, cnas_data_stream s, cnas_l
     }
     cnas_graph_reset(h->eval_g);
     cnas_graph_set_grad_enabled(h->eval_g, true);
-    *loss = seen ? loss_sum / (double)seen : NAN;
-    *accuracy = seen ? (double)correct / (double)seen : NAN;
-    return CNAS_OK;
+    cnas_dist_sync_batch_stats(synced);
+    return combine_eval(loss_sum, correct, seen, loss, accuracy, err);
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
@@ -262,6 +332,8 @@ static cnas_status write_checkpoint(host *h, int64_t epoch, int64_t step, cnas_e
         st = cnas_ckpt_put_i64(ck, "run.step", step, err);
     if (!st)
         st = cnas_ckpt_put_i64(ck, "run.steps_done", h->steps_done, err);
+    if (!st && cnas_dist_size() > 1) /* informative: any number of ranks may resume it */
+        st = cnas_ckpt_put_i64(ck, "run.ranks", cnas_dist_size(), err);
     for (int i = 0; !st && i < h->n_appended; i++) {
         char path[4200], name[96];
         struct stat sb;
@@ -288,25 +360,70 @@ static cnas_status write_checkpoint(host *h, int64_t epoch, int64_t step, cnas_e
     return st;
 }
 
+/* A hash of env->space's tensors: data-parallel ranks must hold the same bits. */
+static uint64_t space_hash(host *h)
+{
+    const cnas_space_vtable *vt = h->spec->space_vt;
+    int n = vt->tensors(h->env.space, NULL, 0);
+    cnas_named_tensor *all = malloc((size_t)(n > 0 ? n : 1) * sizeof *all);
+    uint64_t x = 1469598103934665603ull;
+    if (!all)
+        return 0;
+    n = vt->tensors(h->env.space, all, n);
+    for (int i = 0; i < n; i++) {
+        const unsigned char *p = (const unsigned char *)all[i].tensor->data;
+        for (size_t k = 0; k < cnas_tensor_bytes(all[i].tensor); k++)
+            x = (x ^ p[k]) * 1099511628211ull;
+    }
+    free(all);
+    return x;
+}
+
 static cnas_status env_checkpoint_point(cnas_search_env *env, int64_t epoch, int64_t step,
                                         bool epoch_end, cnas_error *err)
 {
     host *h = host_of(env);
     const cnas_checkpoint_settings *c = &h->spec->checkpoint;
     h->steps_since_ckpt++;
-    bool stop = env_stop_requested(env);
-    bool due = stop || (c->every_steps > 0 && h->steps_since_ckpt >= c->every_steps) ||
-               (c->every_minutes > 0 && now_seconds() - h->last_ckpt_time >= 60.0 * c->every_minutes) ||
-               (epoch_end && c->every_epochs > 0 && epoch % c->every_epochs == 0);
-    if (!due)
-        return CNAS_OK;
-    cnas_status st = write_checkpoint(h, epoch, step, err);
+    /* Data parallel: rank 0's clock decides, a stop on any rank stops all. */
+    int64_t v[2] = {local_stop(h),
+                    writer() && ((c->every_steps > 0 && h->steps_since_ckpt >= c->every_steps) ||
+                                 (c->every_minutes > 0 &&
+                                  now_seconds() - h->last_ckpt_time >= 60.0 * c->every_minutes) ||
+                                 (epoch_end && c->every_epochs > 0 && epoch % c->every_epochs == 0))};
+    cnas_status st = cnas_dist_max_i64(v, 2, err);
     if (st)
         return st;
+    bool stop = v[0] != 0, due = stop || v[1] != 0;
+    if (!due)
+        return CNAS_OK;
+    if (cnas_dist_size() > 1) {
+        bool same;
+        if ((st = cnas_dist_same_u64(space_hash(h), &same, err)))
+            return st;
+        if (!same)
+            return cnas_error_set(err, CNAS_ERR_INVALID, "data parallel: the ranks' supernets "
+                                  "differ at epoch %" PRId64 " step %" PRId64 " (a strategy took "
+                                  "a decision from rank-local data; see docs/distributed.md)",
+                                  epoch, step);
+    }
+    if (writer())
+        st = write_checkpoint(h, epoch, step, err);
+    else
+        h->steps_since_ckpt = 0;
+    if (st)
+        return st;
+    if (stop && epoch >= h->spec->train->epochs) /* after the search epochs: selection, evaluation */
+        return cnas_error_set(err, CNAS_ERR_INTERRUPTED, "stopped after the %d search epochs "
+                              "(at epoch %" PRId64 " step %" PRId64 " of the selection or final "
+                              "evaluation); checkpoint written to %s; continue with: cnas resume "
+                              "%s", h->spec->train->epochs, epoch + 1, step, h->ckpt_path,
+                              h->spec->run_dir);
     if (stop)
-        return cnas_error_set(err, CNAS_ERR_INTERRUPTED, "stopped at epoch %" PRId64 " step %"
-                              PRId64 "; checkpoint written to %s; continue with: cnas resume %s",
-                              epoch, step, h->ckpt_path, h->spec->run_dir);
+        return cnas_error_set(err, CNAS_ERR_INTERRUPTED, "stopped in epoch %" PRId64 " of %d at "
+                              "step %" PRId64 "; checkpoint written to %s; continue with: cnas "
+                              "resume %s", epoch + 1, h->spec->train->epochs, step, h->ckpt_path,
+                              h->spec->run_dir);
     return CNAS_OK;
 }
 
@@ -366,6 +483,14 @@ static cnas_status resume(host *h, int64_t *steps_done, cnas_error *err)
         (st = search_data_load(&h->data, ck, err)) || (st = h->svt->load(h->strategy, ck, err)) ||
         (st = cnas_ckpt_get_i64(ck, "run.steps_done", steps_done, err)))
         goto out;
+    int64_t ranks = 1;
+    if (cnas_ckpt_has(ck, "run.ranks") && (st = cnas_ckpt_get_i64(ck, "run.ranks", &ranks, err)))
+        goto out;
+    if (ranks != cnas_dist_size() && writer())
+        env_log(&h->env, CNAS_LOG_INFO, "resume: the checkpoint was written by %" PRId64 " rank%s, "
+                "this run has %d; the state is the same, the steps from here are those of %d "
+                "rank%s (docs/distributed.md)", ranks, ranks == 1 ? "" : "s", cnas_dist_size(),
+                cnas_dist_size(), cnas_dist_size() == 1 ? "" : "s");
     /* Cut appended files back to what the checkpoint had seen: lines written after it
      * will be written again. */
     for (int i = 0; i < cnas_ckpt_count(ck); i++) {
@@ -488,7 +613,8 @@ static cnas_status write_answer(host *h, const cnas_arch *arch, cnas_error *err)
     if (CNAS_VT_HAS(vt, write_dot) &&
         (st = vt->write_dot(h->env.space, arch, h->spec->run_dir, &n_files, err)))
         return st;
-    render_drawings(h->spec->run_dir);
+    if (writer())
+        render_drawings(h->spec->run_dir);
     return arch_cost(h, arch, &h->res->flops, &h->res->params, err);
 }
 
@@ -668,11 +794,15 @@ static cnas_status eval_passes(host *h, void *space, const cnas_arch_eval *e, do
         cnas_graph_set_grad_enabled(h->eval_g, false);
         cnas_tensor *x;
         const int32_t *y;
-        int r = search_data_next(&h->data, e->stream, h->eval_g, &x, &y, err);
+        bool mine = b % cnas_dist_size() == cnas_dist_rank();
+        int r = mine ? search_data_next(&h->data, e->stream, h->eval_g, &x, &y, err)
+                     : search_data_skip(&h->data, e->stream, err);
         if (r < 0)
             return err->code;
         if (r == 0)
             break;
+        if (!mine)
+            continue;
         cnas_tensor *logits = cnas_path_logits(env, space, h->eval_g, x, e->arch, batch_stats);
         cnas_tensor *l = logits ? cnas_cross_entropy(h->eval_g, logits, y, 0.0f) : NULL;
         if (!l)
@@ -682,9 +812,7 @@ static cnas_status eval_passes(host *h, void *space, const cnas_arch_eval *e, do
         loss_sum += (double)l->data[0] * (double)x->shape[0];
         seen += x->shape[0];
     }
-    *loss = seen ? loss_sum / (double)seen : NAN;
-    *acc = seen ? (double)correct / (double)seen : NAN;
-    return CNAS_OK;
+    return combine_eval(loss_sum, correct, seen, loss, acc, err);
 }
 
 static cnas_status env_evaluate_arch(cnas_search_env *env, const cnas_arch_eval *req, double *loss,
@@ -694,6 +822,8 @@ static cnas_status env_evaluate_arch(cnas_search_env *env, const cnas_arch_eval 
     cnas_arch_eval e = {sizeof e, NULL, NULL, CNAS_STREAM_VAL, 0, CNAS_EVAL_BN_RUNNING, 0};
     memcpy(&e, req, req->size < sizeof e ? req->size : sizeof e);
     void *space = e.space ? e.space : env->space;
+    /* Whole batches per rank here: batch norm uses each batch's own statistics. */
+    bool synced = cnas_dist_sync_batch_stats(false);
     buffer_copy b = {0};
     cnas_status st = buffers_save(h->spec->space_vt, space, &b, err);
     if (!st) {
@@ -702,6 +832,7 @@ static cnas_status env_evaluate_arch(cnas_search_env *env, const cnas_arch_eval 
         st = eval_passes(h, space, &e, loss, accuracy, err);
         buffers_restore(&b);
     }
+    cnas_dist_sync_batch_stats(synced);
     buffers_free(&b);
     cnas_graph_reset(h->eval_g);
     cnas_graph_set_grad_enabled(h->eval_g, true);
@@ -734,6 +865,7 @@ cnas_status cnas_run(const cnas_run_spec *spec, cnas_run_result *result, cnas_er
                                 spec->drop_last, !spec->plain_val_cycle};
     if ((st = search_data_init(&h.data, spec->data, spec->train, &dopt, spec->seed, err)))
         return st;
+    cnas_dist_set_data_parallel(spec->data_parallel);
     if (!(h.eval_g = cnas_graph_new(err))) {
         st = err->code;
         goto out;
@@ -808,5 +940,6 @@ out:
     cnas_metrics_close(h.epochs);
     cnas_graph_free(h.eval_g);
     search_data_free(&h.data);
+    cnas_dist_set_data_parallel(false);
     return st;
 }

@@ -123,6 +123,24 @@ int search_data_next(search_data *s, cnas_data_stream stream, cnas_graph *g, cna
     return 1;
 }
 
+int search_data_skip(search_data *s, cnas_data_stream stream, cnas_error *err)
+{
+    cnas_iter *it = *iter_of(s, stream);
+    if (!it)
+        return 0;
+    cnas_iter_pos p = cnas_iter_position(it);
+    int64_t nb = cnas_iter_batches(it);
+    if (p.batch >= nb) {
+        bool cycle = stream == CNAS_STREAM_VAL_CYCLE || stream == CNAS_STREAM_TRAIN_CYCLE;
+        if (!cycle || nb == 0)
+            return 0;
+        p.epoch++;
+        p.batch = 0;
+    }
+    p.batch++;
+    return cnas_iter_seek(it, p, err) ? -1 : 1;
+}
+
 int64_t search_data_batches(search_data *s, cnas_data_stream stream)
 {
     cnas_iter *it = *iter_of(s, stream);

@@ -32,6 +32,9 @@ cnas_status search_data_begin_epoch(search_data *s, int64_t epoch, cnas_error *e
 cnas_status search_data_begin_pass(search_data *s, cnas_data_stream stream, cnas_error *err);
 int search_data_next(search_data *s, cnas_data_stream stream, cnas_graph *g, cnas_tensor **x,
                      const int32_t **labels, cnas_error *err);
+/* Move past the next batch without making it (a data-parallel evaluation: another rank
+ * evaluates it); returns as search_data_next. */
+int search_data_skip(search_data *s, cnas_data_stream stream, cnas_error *err);
 int64_t search_data_batches(search_data *s, cnas_data_stream stream);
 cnas_status search_data_save(search_data *s, cnas_ckpt *ck, cnas_error *err);
 cnas_status search_data_load(search_data *s, const cnas_ckpt *ck, cnas_error *err);

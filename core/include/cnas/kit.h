@@ -41,9 +41,11 @@ cnas_optim *cnas_sgd_from_settings(const cnas_train_settings *t, cnas_tensor *co
 /* [train]'s learning-rate schedule over its epochs. */
 cnas_schedule cnas_schedule_from_settings(const cnas_train_settings *t);
 
-/* The weight update after a gradient pass: the gradient reduction point (where a
- * data-parallel run reduces gradients across processes), clipping to
- * [train] grad_clip when clip is set, then one optimizer step with lr. */
+/* The weight update after a gradient pass: the gradient reduction point (a
+ * data-parallel run sums the ranks' gradients, each weighted by its share of the
+ * step's TRAIN batch; dist.h), clipping to [train] grad_clip when clip is set, then
+ * one optimizer step with lr. A direct cnas_optim_step reduces too (with the
+ * VAL_CYCLE batch's shares when the step has one): every step is reduced once. */
 cnas_status cnas_kit_update(cnas_search_env *env, cnas_optim *opt, float lr, bool clip,
                             cnas_error *err);
 

@@ -25,11 +25,17 @@
  *
  * Step numbering (docs/strategies.md): a step's position is (epoch, step) with step
  * counting from 0; after it the loop calls end_step and checkpoint_point with step +
- * 1, the number of steps done in the epoch; at the end of epoch e it calls
+ * 1, the number of steps done in the epoch (no checkpoint point after the epoch's
+ * last step: the epoch end's follows at once); at the end of epoch e it calls
  * end_epoch(e), then checkpoint_point(e + 1, 0, epoch_end = true). A checkpoint
  * therefore always names the next step to run, and a resumed run continues there:
  * begin_epoch is called again for a resumed epoch, with fresh = false when it
- * resumes mid-way (env->begin_epoch does not reshuffle an epoch already under way). */
+ * resumes mid-way (env->begin_epoch does not reshuffle an epoch already under way).
+ *
+ * Data parallel (mpirun, docs/distributed.md): s->x / s->y and s->xv / s->yv are this
+ * rank's rows of the global batches; batch norm in the step uses the global batch's
+ * statistics, the optimizer steps reduce gradients across ranks, and s->loss /
+ * s->correct are combined into the global batch's before they are reported. */
 #ifndef CNAS_LOOP_H
 #define CNAS_LOOP_H
 

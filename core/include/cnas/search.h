@@ -69,6 +69,14 @@ typedef struct cnas_run_spec {
     bool progress_tty;                 /* rewrite one progress line instead of printing lines */
     const cnas_params *network_params; /* [space] overlaid by [network]: env->create_network
                                         * (NULL: space_params) */
+    /* Data parallel over the MPI world (dist.h, docs/distributed.md): every rank calls
+     * cnas_run with the same spec except run_dir, which only world rank 0 writes
+     * (checkpoints are written by rank 0 alone; the other ranks get a scratch directory
+     * for whatever else writes into run_dir). */
+    bool data_parallel;
+    /* Called after every step (stand-alone training's work queue), may be NULL. */
+    void (*step_hook)(void *ctx);
+    void *step_hook_ctx;
 } cnas_run_spec;
 
 typedef struct cnas_run_result {

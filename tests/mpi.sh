@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Data parallelism and parallel stand-alone training under mpirun (docs/distributed.md):
+# a DARTS search on 2 ranks is deterministic; 2 ranks and 1 rank give the same
+# architecture and losses within a tolerance; one rank killed stops the job and
+# `cnas resume` under mpirun continues it; a checkpoint of 2 ranks resumes on 1; a
+# balanced-mixture search (a strategy that decides from validation batches) runs on 2
+# ranks; stand-alone training on 2 ranks, interrupted and resumed on 3.
+# Usage: mpi.sh CNAS_BINARY TEST_DIST_BINARY  (registered only when cnas was built with MPI)
+set -u
+cnas=$1
+test_dist=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# Waiting ranks yield the processor instead of polling: CI machines run other work too.
+export OMPI_MCA_mpi_yield_when_idle=1
+# Loopback and shared memory only, whatever the machine's network.
+export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OPENBLAS_NUM_THREADS=1 TMPDIR=$work
+mpi() { # N command...: cnas on N ranks, one thread each
+    local n=$1
+    shift
+    mpirun -np "$n" --bind-to none "$cnas" "$@"
+}
+# Wait until no process of a job's run directory is left (a killed rank releases its
+# lock on the run directory when it has exited, which may be after mpirun returns).
+gone() { # run_name
+    for _ in $(seq 1 200); do pgrep -f "run.name=$1( |\$)" >/dev/null || return 0; sleep 0.05; done
+}
+quick=${CNAS_TEST_QUICK:-}
+pass=0
+fail=0
+check() { # name expected_code actual_code [output pattern] [output]
+    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
+    if [ "$got" != "$want" ]; then
+        echo "FAIL $name: exit $got, expected $want"; echo "$out" | tail -8; fail=$((fail + 1)); return
+    fi
+    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
+        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | tail -8; fail=$((fail + 1)); return
+    fi
+    echo "ok   $name"; pass=$((pass + 1))
+}
+
+# A DARTS search whose architecture parameters move enough in 12 steps that the
+# derived cells do not hang on float noise (arch_learning_rate 0.03). 96 training
+# samples in batches of 25: 25, 25, 25, 21, split 13 / 12 and 11 / 10 on 2 ranks.
+cat > darts.ini <<'INI'
+[run]
+seed = 3
+out_dir = runs
+threads = 1
+[dataset]
+use = synthetic
+classes = 4
+n_train = 192
+n_test = 64
+size = 8
+[data]
+train_portion = 0.5
+[space]
+use = darts_cell
+init_channels = 4
+layers = 3
+[strategy]
+use = darts
+arch_learning_rate = 0.03
+[train]
+epochs = 3
+batch_size = 25
+[checkpoint]
+every_steps = 2
+INI
+OUTPUTS="arch.txt steps.csv epochs.csv alpha.jsonl ranking.tsv"
+same_files() { # label run_a run_b
+    for f in $OUTPUTS; do
+        cmp -s "runs/$2/$f" "runs/$3/$f"
+        check "$1: $f" 0 $?
+    done
+}
+
+# 0. The pieces against one process on the whole batch (test_dist.c), 2 and 3 ranks.
+for n in 2 3; do
+    out=$(mpirun -np $n --bind-to none "$test_dist" 2>&1)
+    check "$n ranks: synchronised batch norm and weighted reduction equal the whole batch's" 0 $? "" "$out"
+done
+
+# 1. Two ranks, twice: the same files (the reductions' order is fixed for a fixed N).
+out=$(mpi 2 -q search darts.ini --set run.name=a 2>&1); check "2 ranks: a DARTS search finishes" 0 $? "" "$out"
+if [ -z "$quick" ]; then # under the sanitizers, the resumed run of 3. compares with a
+    out=$(mpi 2 -q search darts.ini --set run.name=b 2>&1); check "2 ranks: a second run finishes" 0 $? "" "$out"
+    same_files "2 ranks twice give the same" a b
+fi
+grep -q '"mpi_ranks": 2' runs/a/manifest.json; check "the manifest records 2 ranks" 0 $?
+ls "$work" | grep -q '^cnas-rank'; check "no scratch directory of rank 1 is left" 1 $?
+
+# 2. One rank against two: the same architecture, losses within 1e-2 relative (sums are
+# added in another order, so the bits differ; docs/distributed.md).
+out=$("$cnas" -q search darts.ini --set run.name=one 2>&1); check "1 rank: the same search" 0 $? "" "$out"
+cmp -s runs/one/arch.txt runs/a/arch.txt; check "1 and 2 ranks derive the same architecture" 0 $?
+awk -F, 'NR == FNR { if (FNR > 1) l[FNR] = $5; next }
+         FNR > 1 { d = $5 - l[FNR]; if (d < 0) d = -d; if (d > 1e-2 * l[FNR]) bad = 1; n++ }
+         END { exit bad || n != 12 }' runs/one/steps.csv runs/a/steps.csv
+check "1 and 2 ranks: every step's train_loss within 1e-2 relative" 0 $?
+
+# 3. kill -9 one rank: mpirun stops the job with a message naming it; resume on 2 ranks
+# continues from the last checkpoint and writes the uninterrupted run's files.
+mpi 2 -q search darts.ini --set run.name=k >k.out 2>&1 &
+mpid=$!
+for _ in $(seq 1 1500); do
+    [ -f runs/k/checkpoint.ckpt ] && [ "$(wc -l 2>/dev/null <runs/k/steps.csv || echo 0)" -ge 4 ] && break
+    sleep 0.02
+done
+victim=$(pgrep -P "$mpid" -f "$cnas" | tail -1)
+[ -n "$victim" ] && kill -9 "$victim"
+wait $mpid
+code=$?
+gone k
+[ "$code" != 0 ] && grep -qiE "signal 9|killed" k.out
+check "kill -9 of one rank stops the job with a message" 0 $? "" "$(cat k.out)"
+[ ! -f runs/k/arch.txt ]; check "the killed job did not finish" 0 $?
+out=$(mpi 2 -q resume runs/k 2>&1); check "cnas resume on 2 ranks finishes it" 0 $? "" "$out"
+same_files "resumed on 2 ranks equals the uninterrupted run:" a k
+
+# 4. A checkpoint written by 2 ranks resumes on 1: the state holds nothing per rank.
+# (Under the sanitizers 3. is the interruption test.)
+if [ -z "$quick" ]; then
+    mpi 2 -q search darts.ini --set run.name=c2 --set checkpoint.every_steps=1 >/dev/null 2>&1 &
+    mpid=$!
+    for _ in $(seq 1 1500); do
+        [ "$(wc -l 2>/dev/null <runs/c2/steps.csv || echo 0)" -ge 5 ] && break
+        sleep 0.02
+    done
+    kill -9 $(pgrep -P "$mpid" -f "$cnas") 2>/dev/null
+    wait $mpid 2>/dev/null
+    gone c2
+    [ ! -f runs/c2/arch.txt ]; check "the 2-rank job was killed before its end" 0 $?
+    out=$("$cnas" resume runs/c2 2>&1)
+    check "a checkpoint of 2 ranks resumes on 1 rank" 0 $? "written by 2 ranks, this run has 1" "$out"
+    cmp -s runs/one/arch.txt runs/c2/arch.txt; check "2 ranks then 1: the same architecture" 0 $?
+    awk -F, 'NR == FNR { if (FNR > 1) l[FNR] = $5; next }
+             FNR > 1 { d = $5 - l[FNR]; if (d < 0) d = -d; if (d > 1e-2 * l[FNR]) bad = 1; n++ }
+             END { exit bad || n != 12 }' runs/a/steps.csv runs/c2/steps.csv
+    check "2 ranks then 1: losses within 1e-2 of 2 ranks throughout" 0 $?
+fi
+
+# 5. A strategy that decides from validation batches it draws itself (balanced mixture):
+# every rank gets them whole, takes the same decisions, and the supernets stay equal.
+cat > pool.ini <<'INI'
+[run]
+out_dir = runs
+threads = 1
+[dataset]
+use = synthetic
+classes = 4
+n_train = 192
+n_test = 64
+size = 8
+[data]
+augment_val = false
+[space]
+use = resnet20_pool
+channels = 2,2,4,4
+pools = 1
+[strategy]
+use = balanced_mixture
+supernets = 2
+[train]
+epochs = 2
+batch_size = 32
+lr = 0.1
+weight_decay = 0
+grad_clip = 0
+[checkpoint]
+every_steps = 1
+INI
+out=$(mpi 2 -q search pool.ini --set run.name=pool 2>&1)
+check "2 ranks: a balanced-mixture search finishes (supernets equal at every checkpoint)" 0 $? "" "$out"
+if [ -z "$quick" ]; then
+    out=$("$cnas" -q search pool.ini --set run.name=pool1 2>&1); check "1 rank: the same search" 0 $? "" "$out"
+    cut -f1,6 runs/pool/ranking.tsv | cmp -s - <(cut -f1,6 runs/pool1/ranking.tsv)
+    check "balanced mixture: 1 and 2 ranks rank the architectures alike" 0 $?
+fi
+
+# 6. Stand-alone training on 2 ranks; interrupted (two results removed) and resumed on 3.
+out=$(mpi 2 -q standalone pool.ini --set run.name=sa 2>&1)
+check "2 ranks: standalone trains every architecture" 0 $? "\[3/3\]" "$out"
+[ "$(wc -l <runs/sa-standalone/standalone.csv)" = 4 ]; check "standalone.csv has a row per architecture" 0 $?
+cut -d, -f1-3 runs/sa-standalone/standalone.csv >a.csv
+if [ -z "$quick" ]; then
+    "$cnas" -q standalone pool.ini --set run.name=sa1 >/dev/null 2>&1
+    cut -d, -f1-3 runs/sa1-standalone/standalone.csv >b.csv
+    cmp -s a.csv b.csv; check "standalone on 2 ranks gives the accuracies of 1 rank" 0 $?
+fi
+rm runs/sa-standalone/001/result.txt runs/sa-standalone/002/result.txt
+out=$(mpi 3 -q resume runs/sa-standalone 2>&1)
+check "resume on 3 ranks trains only what is missing" 0 $? "training 2 architectures .* on 3 ranks \(1 done before\)" "$out"
+cut -d, -f1-3 runs/sa-standalone/standalone.csv >c.csv
+cmp -s a.csv c.csv; check "the resumed table equals the first" 0 $?
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
