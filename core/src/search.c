@@ -642,23 +642,39 @@ static cnas_status env_report_result(cnas_search_env *env, const cnas_result *r,
         res.flops = res.flops < 0 ? f : res.flops;
         res.params = res.params < 0 ? p : res.params;
     }
-    char text[8192];
-    if ((st = arch_text(h, res.arch, text, sizeof text, err)))
+    enum { TEXT_MAX = 1 << 16 };
+    char *text = malloc(TEXT_MAX), *line = malloc(TEXT_MAX + 512);
+    if (!text || !line) {
+        free(text);
+        free(line);
+        return cnas_error_set(err, CNAS_ERR_NOMEM, "ranking: out of memory");
+    }
+    if ((st = arch_text(h, res.arch, text, TEXT_MAX, err))) {
+        free(text);
+        free(line);
         return st;
+    }
+    /* One row per result: a multi-line notation (one line per cell) is joined with
+     * spaces, which every space's parser reads back. */
+    for (char *c = text; *c; c++)
+        if (*c == '\n' || *c == '\t' || *c == '\r')
+            *c = ' ';
     /* ranking.tsv: rank, score, then the other objectives and the architecture; the
      * header line is written with the first row. */
-    char line[8600];
     int k = 0;
     if (res.rank == 0)
-        k = snprintf(line, sizeof line, "rank\tscore\taccuracy\tflops\tparams\tarch\n");
+        k = snprintf(line, TEXT_MAX + 512, "rank\tscore\taccuracy\tflops\tparams\tarch\n");
     char acc[32];
     if (isnan(res.accuracy))
         snprintf(acc, sizeof acc, "nan");
     else
         snprintf(acc, sizeof acc, "%.6f", res.accuracy);
-    snprintf(line + k, sizeof line - (size_t)k, "%d\t%.6f\t%s\t%" PRId64 "\t%" PRId64 "\t%s\n",
+    snprintf(line + k, TEXT_MAX + 512 - (size_t)k, "%d\t%.6f\t%s\t%" PRId64 "\t%" PRId64 "\t%s\n",
              res.rank, res.score, acc, res.flops, res.params, text);
-    return env_append(env, "ranking.tsv", line, err);
+    st = env_append(env, "ranking.tsv", line, err);
+    free(text);
+    free(line);
+    return st;
 }
 
 static cnas_status env_report(cnas_search_env *env, int rank, const cnas_arch *arch, double score,
