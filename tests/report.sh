@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cnas report end to end: tiny DARTS, balanced-mixture and SETN searches on generated data,
+# cnas report end to end: tiny DARTS, balanced-mixture, SETN and GOLD-NAS searches on generated data,
 # their HTML reports rendered by headless Chromium (the DOM checked for the expected
 # sections, charts and architecture; no console message; screenshots written next to the
 # binary's build directory as report-*.png), a run still in progress, a directory with only
@@ -150,6 +150,46 @@ awk -v a="$tau" -v b="$ref" 'BEGIN { exit !(a != "" && (a - b) < 1e-4 && (b - a)
 ok "the report's Kendall tau ($tau) is cnas correlate's ($ref)"
 out=$("$cnas" report runs/pool -o x.html --standalone missing.csv 2>&1)
 check "an unreadable --standalone file is exit 2 naming it" 2 $? "missing.csv" "$out"
+
+# ---- GOLD-NAS: the Pareto front of one search ---------------------------------------------------
+cat > gold.ini <<'INI'
+[run]
+name = gold
+out_dir = runs
+seed = 2
+threads = 2
+[dataset]
+use = synthetic
+classes = 4
+n_train = 256
+n_test = 64
+size = 16
+[data]
+train_portion = 0.75
+[space]
+use = gold_cell
+init_channels = 4
+layers = 3
+[strategy]
+use = gold_nas
+lambda0 = 0.01
+stable_rounds = 1
+[train]
+epochs = 6
+batch_size = 32
+lr = 0.01
+lr_schedule = constant
+INI
+out=$("$cnas" -q search gold.ini 2>&1); check "a tiny GOLD-NAS search" 0 $? "" "$out"
+out=$("$cnas" report runs/gold 2>&1); check "report of a GOLD-NAS run" 0 $? "" "$out"
+g=$work/runs/gold/report.html
+no_external "$g"; ok "the GOLD-NAS report references no external resource"
+render "$g" "$build/report-gold.png"; check "Chromium renders the GOLD-NAS report" 0 $? "" ""
+console_clean "$g"; ok "no console message rendering the GOLD-NAS report"
+has_ids "$g.dom" pareto pareto-csv ranking-tsv; ok "the GOLD-NAS report has the Pareto front and the ranking"
+rows=$(awk -F, 'NR > 1' runs/gold/pareto.csv | wc -l)
+[ "$(awk '/id="pareto-csv"/,/<\/table>/' "$g.dom" | grep -c '<tr>')" -eq $((rows + 1)) ]
+ok "the Pareto table has a row per snapshot ($rows)"
 
 # ---- SETN --------------------------------------------------------------------------------------
 cat > nb.ini <<'INI'

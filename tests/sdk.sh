@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The SDK as a third party sees it: install cnas into a scratch root, build the example
-# op plugin with nothing but cc and pkg-config, load it through the host, search with it.
+# op plugin and the example generator with nothing but cc and pkg-config, load them through
+# the host, search with the op.
 # Usage: sdk.sh BUILD_DIR SOURCE_DIR CNAS_BINARY
 set -u
 build=$1
@@ -51,6 +52,18 @@ status=$?
 grep -q "architecture: Genotype" <<<"$out" && [ $status -eq 0 ]
 step "a search uses the plugin's op as a candidate" $?
 [ $status -eq 0 ] || echo "$out" | tail -5
+
+# The out-of-tree generator (ABI 1.2): built the same way, listed and described.
+mkdir "$root/gen"
+cp "$src/examples/plugins/mean_gen/mean_gen.c" "$root/gen/"
+(cd "$root/gen" && cc -shared -fPIC -Wall -Wextra -Werror -o mean_gen.so mean_gen.c \
+    $(pkg-config --cflags --libs cnas)) 2>"$root/gen.log"
+step "the example generator builds with cc and pkg-config alone" $?
+[ -f "$root/gen/mean_gen.so" ] || cat "$root/gen.log"
+out=$("$cnas" --plugin-path "$root/gen" describe mean_gen 2>&1)
+grep -q "generator" <<<"$out" && grep -q "noise" <<<"$out"
+step "the host describes the out-of-tree generator and its key" $?
+[ $? -eq 0 ] || echo "$out" | tail -5
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
