@@ -60,8 +60,10 @@ built fuzz_cifar && run fuzz_cifar
 # The spaces: the space plugin built instrumented, its op plugins from the build.
 harness fuzz_space "$src/tests/fuzz/fuzz_space.c" -rdynamic
 ops="$build/plugins/ops/darts_ops/darts_ops.so:$build/plugins/ops/nb201_ops/nb201_ops.so:$build/plugins/ops/resnet_ops/resnet_ops.so"
-for sp in darts_cell nb201_cell resnet20_pool; do
-    clang "${cflags[@]}" -fPIC -shared "$src/plugins/spaces/$sp/"*.c "${link[@]}" \
+for sp in darts_cell nb201_cell resnet20_pool gold_cell; do
+    extra=() # gold_cell builds on darts_cell's supernet.c
+    [ "$sp" = gold_cell ] && extra=("$src/plugins/spaces/darts_cell/supernet.c" -I"$src/plugins/spaces/darts_cell")
+    clang "${cflags[@]}" -fPIC -shared "$src/plugins/spaces/$sp/"*.c "${extra[@]}" "${link[@]}" \
         -o "$work/$sp.so" 2>"$work/$sp.cc" || { echo "FAIL $sp: does not build"; head "$work/$sp.cc"; fail=$((fail + 1)); continue; }
     built fuzz_space || break
     cp "$work/fuzz_space" "$work/fuzz_$sp"

@@ -33,7 +33,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     }
     vt = c->vtable;
     const char *small[] = {"init_channels=4", "layers=3"};
-    int n_small = strcmp(name, "darts_cell") == 0 ? 2 : 0;
+    int n_small = strcmp(name, "darts_cell") == 0 || strcmp(name, "gold_cell") == 0 ? 2 : 0;
     cnas_params *p = fz_params(c, n_small, small);
     static cnas_op_factory factory;
     static cnas_rng rng;

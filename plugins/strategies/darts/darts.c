@@ -16,7 +16,7 @@ static cnas_status darts_step(void *self, cnas_loop_step *s, cnas_error *err)
                             cnas_archparams_tensors(d->ap), cnas_archparams_groups(d->ap),
                             &s->loss, err);
     if (!st)
-        st = cnas_kit_update(d->env, d->w_opt, s->lr, true, err);
+        st = cnas_kit_update(d->env, darts_weight_optim(d), s->lr, true, err);
     s->correct = train.correct;
     return st;
 }
@@ -35,6 +35,8 @@ static cnas_status darts_run(void *self, cnas_error *err)
     cnas_status st = darts_start(d, err);
     if (!st)
         st = cnas_loop_run(&d->loop, &darts_hooks, d, err);
+    if (!st)
+        st = darts_select_run(d, darts_step, err); /* selection = perturbation */
     return st ? st : darts_finish(d, err);
 }
 
@@ -53,6 +55,8 @@ static cnas_status darts_create(const cnas_params *p, cnas_search_env *env, void
     if (!d)
         return cnas_error_set(err, CNAS_ERR_NOMEM, "darts: out of memory");
     cnas_status st = darts_init(d, "darts", p, env, err);
+    if (!st)
+        st = darts_select_init(d, p, err);
     if (st) {
         darts_destroy(d);
         return st;

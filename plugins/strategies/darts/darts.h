@@ -14,6 +14,7 @@
 
 #include <cnas/cnas.h>
 #include <cnas/kit.h>
+#include <cnas/projection.h>
 
 typedef struct darts {
     cnas_search_env *env;
@@ -30,6 +31,13 @@ typedef struct darts {
     cnas_graph *g;
     cnas_arch *arch;
     double val_loss, val_acc;       /* the last supernet evaluation */
+
+    /* selection = perturbation (darts_select.c, docs/selection.md): the decisions, the
+     * fine-tuning loop after the search's and its fresh weight optimizer. */
+    bool perturb;
+    cnas_proj *proj;
+    cnas_loop tune;
+    cnas_optim *tune_opt;
 } darts;
 
 /* A loss closure's context: one batch through the supernet. mix NULL: softmax(α) on
@@ -63,6 +71,25 @@ typedef struct darts_batch {
                         "evaluate the supernet on the validation split every N epochs "          \
                         "(0: never)")
 
+/* How the final architecture is chosen (the darts component's keys). */
+#define DARTS_SELECTION_KEYS                                                                     \
+    CNAS_PARAM_SPEC_CHOICE("selection", "magnitude", "magnitude|perturbation",                   \
+                           "the final architecture: by the magnitude of softmax(alpha) (DARTS), "\
+                           "or edge by edge by masking each operation on the searched supernet " \
+                           "and fine-tuning between decisions (Wang et al. 2021; "               \
+                           "docs/selection.md)"),                                                \
+    CNAS_PARAM_SPEC_INT("proj_interval", "5", 1, 1000,                                           \
+                        "perturbation: fine-tuning epochs between decisions"),                   \
+    CNAS_PARAM_SPEC_CHOICE("proj_criterion", "acc", "acc|loss",                                  \
+                           "perturbation: keep the operation whose removal gives the lowest "    \
+                           "validation accuracy (acc) or the highest loss (loss)"),              \
+    CNAS_PARAM_SPEC_INT("proj_inputs", "2", 0, 64,                                               \
+                        "perturbation: inputs each node keeps after the operations are decided " \
+                        "(0: no topology step, for spaces whose nodes keep every input)"),       \
+    CNAS_PARAM_SPEC_FLOAT("proj_lr_factor", "0.1", 0, 10,                                        \
+                          "perturbation: the fine-tuning's weight learning rate as a fraction "  \
+                          "of [train] lr (cosine to lr_min over the fine-tuning epochs)")
+
 /* Reads the common keys and builds α, the optimizers, the loop and the graph. On
  * failure everything built is freed by darts_fini (call it anyway). */
 cnas_status darts_init(darts *d, const char *name, const cnas_params *p, cnas_search_env *env,
@@ -93,5 +120,23 @@ cnas_status darts_start(darts *d, cnas_error *err);
 cnas_status darts_finish(darts *d, cnas_error *err);
 /* Position, α, both optimizers and the last evaluation, as "<name>.*". */
 cnas_status darts_io(darts *d, cnas_ckio *io);
+
+/* ---- darts_select.c: the final selection ------------------------------------------- */
+
+/* Reads DARTS_SELECTION_KEYS (after darts_init); magnitude needs nothing. */
+cnas_status darts_select_init(darts *d, const cnas_params *p, cnas_error *err);
+void darts_select_fini(darts *d);
+/* Past the search epochs, fine-tuning between perturbation decisions. */
+bool darts_tuning(const darts *d);
+/* The weight optimizer of the phase, the mixture weights (projected while tuning) and the
+ * architecture (the projection's while tuning, else the magnitude rule). */
+cnas_optim *darts_weight_optim(darts *d);
+const cnas_mix_weight *darts_mix(darts *d, cnas_graph *g);
+cnas_status darts_derive(darts *d, cnas_arch *out, cnas_error *err);
+/* After the search loop: the perturbation decisions and fine-tuning, with `step` as the
+ * fine-tuning's step rule (nothing for magnitude). */
+cnas_status darts_select_run(darts *d, cnas_status (*step)(void *, cnas_loop_step *, cnas_error *),
+                             cnas_error *err);
+cnas_status darts_select_io(darts *d, cnas_ckio *io);
 
 #endif

@@ -11,7 +11,7 @@
 cnas_tensor *darts_logits(darts *d, cnas_graph *g, cnas_tensor *x, const cnas_mix_weight *mix,
                           bool training)
 {
-    if (!mix && !(mix = cnas_archparams_mix(d->ap, g, CNAS_AP_SOFTMAX, NULL)))
+    if (!mix && !(mix = darts_mix(d, g)))
         return NULL;
     cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_MIXTURE, mix, NULL, training, NULL, 0.0f,
                                   NULL};
@@ -42,7 +42,7 @@ cnas_status darts_unrolled_grad(darts *d, darts_batch *train, darts_batch *val, 
     if (!mom)
         return cnas_error_set(err, CNAS_ERR_NOMEM, "%s: out of memory", d->name);
     for (int i = 0; i < d->n_weights; i++)
-        mom[i] = cnas_optim_state_buffer(d->w_opt, i, 0, false);
+        mom[i] = cnas_optim_state_buffer(darts_weight_optim(d), i, 0, false);
     const cnas_train_settings *t = d->env->train;
     cnas_unrolled_args a = {d->weights, d->n_weights, cnas_archparams_tensors(d->ap),
                             cnas_archparams_groups(d->ap), darts_batch_loss, train,
@@ -83,7 +83,7 @@ cnas_status darts_end_epoch(darts *d, int64_t epoch, cnas_error *err)
         env->metric(env, "val_acc", d->val_acc);
     }
     char text[8192];
-    if ((st = cnas_archparams_derive(d->ap, CNAS_AP_SOFTMAX, d->arch, err)) ||
+    if ((st = darts_derive(d, d->arch, err)) ||
         (st = env->space_vt->format(env->space, d->arch, text, sizeof text, err)))
         return st;
     env->log(env, CNAS_LOG_INFO, "epoch %lld genotype = %s", (long long)epoch, text);
@@ -109,7 +109,7 @@ cnas_status darts_start(darts *d, cnas_error *err)
 
 cnas_status darts_finish(darts *d, cnas_error *err)
 {
-    cnas_status st = cnas_archparams_derive(d->ap, CNAS_AP_SOFTMAX, d->arch, err);
+    cnas_status st = darts_derive(d, d->arch, err);
     return st ? st : d->env->report(d->env, 0, d->arch, d->val_acc, err);
 }
 
@@ -117,6 +117,7 @@ cnas_status darts_finish(darts *d, cnas_error *err)
 
 void darts_fini(darts *d)
 {
+    darts_select_fini(d);
     cnas_archparams_free(d->ap);
     free(d->weights);
     cnas_optim_free(d->w_opt);
@@ -179,5 +180,6 @@ cnas_status darts_io(darts *d, cnas_ckio *io)
     cnas_ckio_optim(io, w_opt, d->w_opt);
     cnas_ckio_optim(io, a_opt, d->a_opt);
     cnas_ckio_f64(io, vl, &d->val_loss);
-    return cnas_ckio_f64(io, va, &d->val_acc);
+    cnas_ckio_f64(io, va, &d->val_acc);
+    return darts_select_io(d, io);
 }

@@ -4,7 +4,7 @@
 
 #include "components.h"
 
-static const cnas_param_spec darts_keys[] = {DARTS_COMMON_KEYS};
+static const cnas_param_spec darts_keys[] = {DARTS_COMMON_KEYS, DARTS_SELECTION_KEYS};
 static const cnas_param_spec lambda_darts_keys[] = {DARTS_COMMON_KEYS, LAMBDA_DARTS_KEYS};
 
 static const cnas_component darts_components[] = {
