@@ -2,7 +2,9 @@
 # DARTS with selection = perturbation (docs/selection.md) through the cnas binary on a tiny
 # supernet: every edge of both cells decided, then the inputs of nodes 3-5, logged in
 # projection.csv; the answer keeps two inputs per node; a kill -9 in the middle of the
-# selection and `cnas resume` give the same files as an uninterrupted run.
+# selection and `cnas resume` give the same files as an uninterrupted run. Λ-DARTS and
+# DASGM offer the same selection: both decide every edge and input, and DASGM (whose
+# fine-tuning steps draw synthetic batches from its generator) resumes exactly too.
 # Usage: selection.sh CNAS_BINARY EXAMPLES_DIR
 set -u
 # Sanitizer builds skip the suite (exit 77): one selection is ~270 supernet passes, minutes
@@ -77,5 +79,44 @@ for f in arch.txt projection.csv steps.csv epochs.csv alpha.jsonl ranking.tsv; d
     cmp -s "$r/$f" "runs/k/$f"
     check "$f equals the uninterrupted run's" 0 $?
 done
+
+# kill -9 once the selection has logged `at` rows, resume, compare with run $1.
+kill_resume() { # reference-name name at search-args...
+    local ref=runs/$1 name=$2 at=$3
+    shift 3
+    "$cnas" -q search "$@" --set run.name="$name" >"$name.out" 2>&1 &
+    local pid=$!
+    for _ in $(seq 1 3000); do
+        [ -f "runs/$name/projection.csv" ] && [ "$(wc -l <"runs/$name/projection.csv")" -ge "$at" ] && break
+        sleep 0.02
+    done
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    [ -f "runs/$name/checkpoint.ckpt" ] && [ ! -f "runs/$name/arch.txt" ]
+    check "$name: kill -9 landed inside the selection" 0 $?
+    "$cnas" -q resume "runs/$name" >/dev/null 2>&1
+    check "$name: resume after kill -9 finishes" 0 $?
+    for f in arch.txt projection.csv steps.csv epochs.csv alpha.jsonl ranking.tsv; do
+        cmp -s "$ref/$f" "runs/$name/$f"
+        check "$name: $f equals the uninterrupted run's" 0 $?
+    done
+}
+
+# Λ-DARTS and DASGM (frozen class-conditional Gaussian) with the same selection.
+L=("$examples/darts-synthetic.ini" "${S[@]}" --set strategy.use=lambda_darts
+   --set strategy.reg_cells=all)  # (this supernet has one normal cell)
+D=("$examples/darts-synthetic.ini" "${S[@]}" --set strategy.use=dasgm
+   --set strategy.generator=gaussian_gen)
+"$cnas" -q search "${L[@]}" --set run.name=lam >lam.out 2>&1
+check "lambda_darts: a perturbation search runs to the end" 0 $?
+"$cnas" -q search "${D[@]}" --set run.name=dasgm >dasgm.out 2>&1
+check "dasgm: a perturbation search runs to the end" 0 $?
+for r in lam dasgm; do
+    check "$r: 28 operation decisions" 28 "$(grep -c ',op,.*keeps' runs/$r/projection.csv)"
+    check "$r: 6 input decisions" 6 "$(grep -c ',input,.*keeps edges' runs/$r/projection.csv)"
+    check "$r: 2 inputs per node in both cells" 16 "$(grep -oE "\('[a-z_0-9]+', [0-9]\)" runs/$r/arch.txt | wc -l)"
+done
+kill_resume dasgm dasgm_k 120 "${D[@]}"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

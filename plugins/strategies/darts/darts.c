@@ -6,7 +6,7 @@
 
 #include "components.h"
 
-static cnas_status darts_step(void *self, cnas_loop_step *s, cnas_error *err)
+cnas_status darts_step(void *self, cnas_loop_step *s, cnas_error *err)
 {
     darts *d = self;
     darts_batch train = {d, s->x, s->y, 0, NULL}, val = {d, s->xv, s->yv, 0, NULL};

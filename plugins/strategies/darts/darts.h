@@ -71,7 +71,7 @@ typedef struct darts_batch {
                         "evaluate the supernet on the validation split every N epochs "          \
                         "(0: never)")
 
-/* How the final architecture is chosen (the darts component's keys). */
+/* How the final architecture is chosen (darts, lambda_darts and dasgm). */
 #define DARTS_SELECTION_KEYS                                                                     \
     CNAS_PARAM_SPEC_CHOICE("selection", "magnitude", "magnitude|perturbation",                   \
                            "the final architecture: by the magnitude of softmax(alpha) (DARTS), "\
@@ -120,6 +120,10 @@ cnas_status darts_start(darts *d, cnas_error *err);
 cnas_status darts_finish(darts *d, cnas_error *err);
 /* Position, α, both optimizers and the last evaluation, as "<name>.*". */
 cnas_status darts_io(darts *d, cnas_ckio *io);
+
+/* The DARTS step (darts.c): architecture step, then weight step, both on the phase's
+ * mixture weights. Also Λ-DARTS's fine-tuning step between perturbation decisions. */
+cnas_status darts_step(void *self, cnas_loop_step *s, cnas_error *err);
 
 /* ---- darts_select.c: the final selection ------------------------------------------- */
 

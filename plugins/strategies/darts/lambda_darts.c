@@ -351,6 +351,11 @@ static cnas_status lambda_run(void *self, cnas_error *err)
     cnas_status st = darts_start(&m->d, err);
     if (!st)
         st = cnas_loop_run(&m->d.loop, &lambda_hooks, m, err);
+    /* selection = perturbation: the fine-tuning between decisions takes DARTS's step.
+     * The regulariser aligns the cells' copies of softmax(α), which a projected edge no
+     * longer has (docs/selection.md). */
+    if (!st)
+        st = darts_select_run(&m->d, darts_step, err);
     return st ? st : darts_finish(&m->d, err);
 }
 
@@ -510,6 +515,8 @@ static cnas_status lambda_create(const cnas_params *p, cnas_search_env *env, voi
     m->eps0 = cnas_params_float(p, "epsilon_0");
     m->ramp = strcmp(cnas_params_str(p, "lambda_schedule"), "linear") == 0;
     cnas_status st = darts_init(&m->d, "lambda_darts", p, env, err);
+    if (!st)
+        st = darts_select_init(&m->d, p, err);
     if (!st && !(m->cells = cnas_archparams_new(env->space_vt, env->space, false, err))) {
         cnas_error_prefix(err, "lambda_darts");
         st = err->code;

@@ -5,7 +5,8 @@
 #include "components.h"
 
 static const cnas_param_spec darts_keys[] = {DARTS_COMMON_KEYS, DARTS_SELECTION_KEYS};
-static const cnas_param_spec lambda_darts_keys[] = {DARTS_COMMON_KEYS, LAMBDA_DARTS_KEYS};
+static const cnas_param_spec lambda_darts_keys[] = {DARTS_COMMON_KEYS, LAMBDA_DARTS_KEYS,
+                                                    DARTS_SELECTION_KEYS};
 
 static const cnas_component darts_components[] = {
     CNAS_COMPONENT(CNAS_KIND_STRATEGY, "darts",

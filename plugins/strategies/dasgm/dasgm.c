@@ -242,7 +242,7 @@ static cnas_status virtual_step(dasgm *m, darts_batch *train, float eta, cnas_er
     const cnas_train_settings *t = d->env->train;
     for (int i = 0; i < d->n_weights; i++) {
         cnas_tensor *w = d->weights[i];
-        const float *mom = cnas_optim_state_buffer(d->w_opt, i, 0, false);
+        const float *mom = cnas_optim_state_buffer(darts_weight_optim(d), i, 0, false);
         if (!w->grad)
             continue;
         for (int64_t k = 0; k < w->numel; k++)
@@ -377,7 +377,7 @@ static cnas_status dasgm_step(void *self, cnas_loop_step *s, cnas_error *err)
                             cnas_archparams_tensors(d->ap), cnas_archparams_groups(d->ap),
                             &s->loss, err);
     if (!st)
-        st = cnas_kit_update(env, d->w_opt, s->lr, true, err);
+        st = cnas_kit_update(env, darts_weight_optim(d), s->lr, true, err);
     s->correct = train.correct;
     return st;
 }
@@ -397,6 +397,11 @@ static cnas_status dasgm_run(void *self, cnas_error *err)
     if (!m->replay && !m->gen && (st = gen_prepare(m, err)))
         return st;
     st = cnas_loop_run(&m->d.loop, &dasgm_hooks, m, err);
+    /* selection = perturbation: the fine-tuning between decisions takes DASGM's own step
+     * (architecture on synthetic batches). m->d is dasgm's first member, so the selection
+     * loop's darts pointer is this step's dasgm. */
+    if (!st)
+        st = darts_select_run(&m->d, dasgm_step, err);
     if (!st && m->gen && m->mode != MODE_FROZEN)
         st = gen_save_file(m, err);
     return st ? st : darts_finish(&m->d, err);
@@ -425,6 +430,8 @@ static cnas_status dasgm_create(const cnas_params *p, cnas_search_env *env, void
     if (!m)
         return cnas_error_set(err, CNAS_ERR_NOMEM, "dasgm: out of memory");
     cnas_status st = darts_init(&m->d, "dasgm", p, env, err);
+    if (!st)
+        st = darts_select_init(&m->d, p, err);
     const char *mode = cnas_params_str(p, "generator_update");
     m->mode = strcmp(mode, "gan") == 0 ? MODE_GAN : strcmp(mode, "hyper") == 0 ? MODE_HYPER
                                                                               : MODE_FROZEN;
@@ -509,6 +516,7 @@ static const cnas_strategy_vtable dasgm_vtable = {
 
 static const cnas_param_spec dasgm_keys[] = {
     DARTS_COMMON_KEYS,
+    DARTS_SELECTION_KEYS,
     CNAS_PARAM_SPEC_STRING("generator", "gaussian_gen",
                            "generator component of the synthetic data, or replay_val (real "
                            "validation batches: DASGM reduces to DARTS)"),
