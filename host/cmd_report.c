@@ -857,6 +857,35 @@ static void pareto(report *r)
     rp_table_free(t);
 }
 
+/* test_per_class.csv (a retraining's test split, per class): where the errors are. */
+static void per_class(report *r)
+{
+    char p[4200];
+    path_of(p, sizeof p, r->dir, "test_per_class.csv");
+    rp_table *t = rp_table_read(p, ',');
+    if (!t)
+        return;
+    section_open(r, "per-class", "Test accuracy per class");
+    int ca = rp_table_col(t, "accuracy"), cn = rp_table_col(t, "name");
+    double *a = ca >= 0 ? rp_table_nums(t, ca) : NULL;
+    int worst = -1;
+    for (int i = 0; a && i < t->nrow; i++)
+        if (isfinite(a[i]) && (worst < 0 || a[i] < a[worst]))
+            worst = i;
+    if (worst >= 0) {
+        fputs("<p>Hardest class: ", r->f);
+        rp_esc(r->f, cn >= 0 && *t->cell[worst][cn] ? t->cell[worst][cn] : t->cell[worst][0], -1);
+        fputs(" (", r->f);
+        rp_num(r->f, a[worst], 4);
+        fputs(")</p>\n", r->f);
+    }
+    free(a);
+    html_table(r->f, t, "per-class-csv", 1000);
+    source_note(r->f, "test_per_class.csv");
+    section_close(r);
+    rp_table_free(t);
+}
+
 /* The supernet's estimate of an architecture: ranking.tsv's score, else the strategy's
  * own table. */
 static rp_table *estimates(report *r, int *key, int *val, char *name, size_t n)
@@ -1332,6 +1361,7 @@ int cmd_report(const host_options *o)
     mixture(&r);
     rankings(&r);
     pareto(&r);
+    per_class(&r);
     int code = EXIT_OK;
     if (o->standalone)
         code = standalone(&r, o->standalone);

@@ -79,6 +79,10 @@ out=$("$cnas" -q search good.ini --set run.out_dir=runs --set run.name=second --
 check "a second-order search runs through the plugin" 0 $? "architecture: Genotype" "$out"
 out=$("$cnas" -q train good.ini --set run.out_dir=runs --set train.epochs=1 --arch runs/darts-synthetic/arch.txt 2>&1)
 check "train retrains the found architecture" 0 $? "test accuracy: 0\.[0-9]+" "$out"
+# test_per_class.csv: a row per class whose counts add up to the reported test accuracy.
+acc=$(grep -oE "test accuracy: 0\.[0-9]+" <<<"$out" | grep -oE "0\.[0-9]+")
+pc=$(awk -F, -v a="$acc" 'NR > 1 { n += $3; c += $4; r++ } END { d = c / n - a; print r, (d < 1e-4 && d > -1e-4) }' runs/darts-synthetic-train/test_per_class.csv)
+check "test_per_class.csv: one row per class adding up to the test accuracy" 0 $? "^4 1$" "$pc"
 printf "Genotype(normal=[('sep_conv_9x9', 0)])\n" > bad_arch.txt
 out=$("$cnas" -q train good.ini --set run.out_dir=runs --arch bad_arch.txt 2>&1); check "a bad architecture is exit 2" 2 $? "sep_conv_9x9" "$out"
 out=$("$cnas" resume "$work/nowhere" 2>&1); check "resume of a non-run is exit 2" 2 $? "not a run directory" "$out"
@@ -112,7 +116,7 @@ pid=$!
 for _ in $(seq 1 600); do [ -f runs/tkilled-train/checkpoint.ckpt ] && break; sleep 0.05; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 "$cnas" -q resume runs/tkilled-train >/dev/null 2>&1; check "a retraining resumes after kill -9" 0 $? "" ""
-for f in steps.csv epochs.csv; do
+for f in steps.csv epochs.csv test_per_class.csv; do
     cmp -s runs/tfull-train/$f runs/tkilled-train/$f; check "resumed retraining $f equals the uninterrupted run's" 0 $? "" ""
 done
 sed -i 's/^seed = 2$/seed = 3/' runs/killed/config.ini

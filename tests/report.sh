@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cnas report end to end: tiny DARTS, balanced-mixture, SETN and GOLD-NAS searches on generated data,
-# their HTML reports rendered by headless Chromium (the DOM checked for the expected
+# and a retraining of the DARTS cell (test accuracy per class): their HTML reports rendered by headless Chromium (the DOM checked for the expected
 # sections, charts and architecture; no console message; screenshots written next to the
 # binary's build directory as report-*.png), a run still in progress, a directory with only
 # a checkpoint, the stand-alone correlation, a Pareto front, escaping, and usage errors.
@@ -95,6 +95,17 @@ grep -q 'id="arch-text">Genotype(normal=' "$d.dom" && grep -qF "normal_concat=[2
     grep -q "sep_conv_3x3" "$d.dom" && grep -q 'id="status">finished' "$d.dom"
 ok "the DARTS report shows the architecture, the candidates' names and the status"
 ! grep -qiE '<\?xml|<!DOCTYPE svg' "$d"; ok "the drawings' XML prolog and DOCTYPE are left out"
+
+# A retraining of the found cell: its report has the test accuracy per class.
+out=$("$cnas" -q train "$examples/darts-synthetic.ini" --arch runs/darts/arch.txt --set run.out_dir=runs \
+      --set run.name=darts --set dataset.size=8 --set dataset.n_train=64 --set network.init_channels=2 \
+      --set network.layers=3 --set train.batch_size=16 --set retrain.epochs=1 2>&1)
+check "a tiny retraining" 0 $? "test accuracy" "$out"
+"$cnas" report runs/darts-train >/dev/null 2>&1 && render "$work/runs/darts-train/report.html" "$build/report-train.png"
+ok "Chromium renders the retraining's report"
+has_ids "$work/runs/darts-train/report.html.dom" per-class per-class-csv &&
+    [ "$(awk '/id="per-class-csv"/,/<\/table>/' "$work/runs/darts-train/report.html.dom" | grep -c '<tr>')" -eq 5 ]
+ok "the retraining's report has a row per class of test_per_class.csv"
 
 # ---- balanced mixture ------------------------------------------------------------------------
 cat > pool.ini <<'INI'

@@ -25,6 +25,7 @@
 #include <cnas/ops.h>
 #include <cnas/trainer.h>
 
+#include "class_acc.h"
 #include "search_data.h"
 
 extern char **environ;
@@ -274,12 +275,39 @@ static cnas_status combine_eval(double loss_sum, int64_t correct, int64_t seen, 
     return CNAS_OK;
 }
 
+/* test_per_class.csv: the latest test evaluation per class, and a log line. */
+static cnas_status write_class_acc(host *h, class_acc *pc, cnas_error *err)
+{
+    cnas_status st = class_acc_reduce(pc, err);
+    if (st || !writer())
+        return st;
+    const char *const *names = cnas_data_info(h->data.data)->class_names;
+    char path[4200], line[1024];
+    snprintf(path, sizeof path, "%s/test_per_class.csv", h->spec->run_dir);
+    size_t o = 0;
+    line[0] = '\0';
+    for (int j = 0; j < pc->k && o < sizeof line; j++) {
+        double n = pc->v[j];
+        char name[16];
+        snprintf(name, sizeof name, "%d", j);
+        o += (size_t)snprintf(line + o, sizeof line - o, "%s%s %.3f", j ? ", " : "",
+                              names && names[j] ? names[j] : name,
+                              n > 0 ? pc->v[pc->k + j] / n : 0.0);
+    }
+    env_log(&h->env, CNAS_LOG_INFO, "test accuracy per class: %s", line);
+    return class_acc_write(pc, names, path, err);
+}
+
 static cnas_status env_evaluate(cnas_search_env *env, cnas_data_stream s, cnas_logits_fn fn,
                                 void *ctx, double *loss, double *accuracy, cnas_error *err)
 {
     host *h = host_of(env);
     cnas_status st = search_data_begin_pass(&h->data, s, err);
     if (st)
+        return st;
+    /* The test split's evaluations also count per class (test_per_class.csv). */
+    class_acc pc = {0};
+    if (s == CNAS_STREAM_TEST && (st = class_acc_init(&pc, h->data.num_classes, err)))
         return st;
     bool synced = cnas_dist_sync_batch_stats(false); /* whole batches per rank */
     double loss_sum = 0.0;
@@ -292,26 +320,36 @@ static cnas_status env_evaluate(cnas_search_env *env, cnas_data_stream s, cnas_l
         int r = b % cnas_dist_size() == cnas_dist_rank()
                     ? search_data_next(&h->data, s, h->eval_g, &x, &y, err)
                     : search_data_skip(&h->data, s, err); /* another rank's batch */
-        if (r < 0)
+        if (r < 0) {
+            class_acc_free(&pc);
             return err->code;
+        }
         if (r == 0)
             break;
         if (b % cnas_dist_size() != cnas_dist_rank())
             continue;
         cnas_tensor *logits = fn(h->eval_g, x, ctx);
         cnas_tensor *l = logits ? cnas_cross_entropy(h->eval_g, logits, y, 0.0f) : NULL;
-        if (!l)
+        if (!l) {
+            class_acc_free(&pc);
             return cnas_error_set(err, cnas_graph_status(h->eval_g), "evaluation: %s",
                                   cnas_graph_error(h->eval_g)->msg);
+        }
         int64_t n = logits->shape[0];
         correct += cnas_count_correct(logits, y);
+        if (pc.v)
+            class_acc_add(&pc, logits, y);
         loss_sum += (double)l->data[0] * (double)n;
         seen += n;
     }
     cnas_graph_reset(h->eval_g);
     cnas_graph_set_grad_enabled(h->eval_g, true);
     cnas_dist_sync_batch_stats(synced);
-    return combine_eval(loss_sum, correct, seen, loss, accuracy, err);
+    st = combine_eval(loss_sum, correct, seen, loss, accuracy, err);
+    if (!st && pc.v)
+        st = write_class_acc(h, &pc, err);
+    class_acc_free(&pc);
+    return st;
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
