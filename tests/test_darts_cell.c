@@ -234,6 +234,72 @@ START_TEST(test_recomputed_edges_give_identical_gradients_in_less_memory)
 }
 END_TEST
 
+/* A stand-alone network's training step (DARTS_V2's cells, drop-path 0.2, auxiliary
+ * head): gradients, running statistics and the auxiliary logits, with the arena peak. */
+static step_record network_step(const char *recompute)
+{
+    fx_setup(4, (const char *[]){"init_channels=8", "layers=5", "auxiliary=true", recompute});
+    cnas_error err;
+    void *sup = fx_build(CNAS_SPACE_SUPERNET, NULL, 3, 32, 10, &err);
+    ck_assert_msg(sup != NULL, "%s", err.msg);
+    cnas_arch *a = cnas_arch_new(5 * 14, &err);
+    ck_assert_int_eq(fx.vt->parse(sup, DARTS_V2, a, &err), CNAS_OK);
+    void *net = fx_build(CNAS_SPACE_NETWORK, a, 3, 32, 10, &err);
+    ck_assert_msg(net != NULL, "%s", err.msg);
+    int nt = fx.vt->tensors(net, NULL, 0);
+    cnas_named_tensor *t = malloc((size_t)nt * sizeof *t);
+    ck_assert_int_eq(fx.vt->tensors(net, t, nt), nt);
+    for (int i = 0; i < nt; i++)
+        cnas_tensor_set_requires_grad(t[i].tensor, t[i].role == CNAS_ROLE_PARAM);
+    cnas_graph *g = cnas_graph_new(&err);
+    cnas_rng r;
+    cnas_rng_init(&r, 5, "drop_path");
+    cnas_tensor *x = cnas_graph_tensor(g, CNAS_SHAPE(4, 3, 32, 32));
+    cnas_rng_fill_normal(&r, x->data, x->numel, 0, 1);
+    int32_t y[4] = {1, 2, 3, 4};
+    cnas_tensor *aux = NULL;
+    cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_PATH, NULL, NULL, true, &r, 0.2f, &aux};
+    cnas_tensor *logits = fx.vt->forward(net, g, x, &fa);
+    ck_assert_msg(logits != NULL && aux != NULL, "%s", cnas_graph_error(g)->msg);
+    cnas_tensor *loss = cnas_add(g, cnas_cross_entropy(g, logits, y, 0.0f),
+                                 cnas_scale(g, cnas_cross_entropy(g, aux, y, 0.0f), 0.4f));
+    ck_assert_msg(loss != NULL, "%s", cnas_graph_error(g)->msg);
+    ck_assert_int_eq(cnas_backward(g, loss), CNAS_OK);
+    step_record rec = {NULL, 0, cnas_graph_peak_bytes(g)};
+    for (int i = 0; i < nt; i++)
+        rec.n += (size_t)t[i].tensor->numel;
+    rec.v = malloc(rec.n * sizeof *rec.v);
+    size_t o = 0;
+    for (int i = 0; i < nt; i++) {
+        const float *src = t[i].role == CNAS_ROLE_PARAM ? t[i].tensor->grad : t[i].tensor->data;
+        ck_assert_ptr_nonnull(src);
+        memcpy(rec.v + o, src, (size_t)t[i].tensor->numel * sizeof(float));
+        o += (size_t)t[i].tensor->numel;
+    }
+    free(t);
+    cnas_graph_free(g);
+    fx.vt->destroy(net);
+    fx.vt->destroy(sup);
+    cnas_arch_free(a);
+    fx_teardown();
+    return rec;
+}
+
+/* The same for a stand-alone network (docs/darts.md, Memory): each operation's
+ * intermediates are recomputed, drop-path's draws are not repeated. */
+START_TEST(test_recomputed_network_gives_identical_gradients_in_less_memory)
+{
+    step_record kept = network_step("recompute=false"), again = network_step("recompute=true");
+    ck_assert_uint_eq(kept.n, again.n);
+    for (size_t i = 0; i < kept.n; i++)
+        ck_assert_msg(kept.v[i] == again.v[i], "value %zu: %.9g kept, %.9g recomputed", i,
+                      (double)kept.v[i], (double)again.v[i]);
+    ck_assert_uint_lt(again.peak, kept.peak / 2);
+    free(kept.v);
+    free(again.v);
+}
+END_TEST
+
 START_TEST(test_genotype_round_trip_is_byte_identical)
 {
     fx_setup(0, NULL);
@@ -518,6 +584,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_an_odd_size_at_a_reduction_is_a_clear_error);
     tcase_add_test(tc, test_mixture_gradients_reach_the_architecture_weights);
     tcase_add_test(tc, test_recomputed_edges_give_identical_gradients_in_less_memory);
+    tcase_add_test(tc, test_recomputed_network_gives_identical_gradients_in_less_memory);
     tcase_add_test(tc, test_genotype_round_trip_is_byte_identical);
     tcase_add_test(tc, test_bad_genotypes_are_rejected_with_the_reason);
     tcase_add_test(tc, test_derivation_keeps_the_two_strongest_edges_and_ignores_none);

@@ -20,9 +20,9 @@ static const cnas_param_spec darts_cell_keys[] = {
     CNAS_PARAM_SPEC_BOOL("auxiliary", "false",
                          "stand-alone network: auxiliary classifier after cell 2*layers/3"),
     CNAS_PARAM_SPEC_BOOL("recompute", "true",
-                         "supernet: keep only each mixed edge's output and recompute its "
-                         "candidates in the backward pass (same gradients, a fraction of the "
-                         "memory, one more forward of the edges)"),
+                         "keep only each mixed edge's output (supernet) or each operation's "
+                         "(network, single path) and recompute the rest in the backward pass "
+                         "(same gradients, a fraction of the memory, one more forward)"),
 };
 
 static const cnas_space_vtable darts_cell_vtable = {

@@ -401,6 +401,29 @@ static cnas_tensor *run_op(fwd *f, dc_op *op, cnas_tensor *x)
     return op->vt->forward(op->self, f->g, x, &f->ctx);
 }
 
+/* One operation as a recomputed segment (a network's or a single path's training step):
+ * only its output stays on the tape, its intermediates are recomputed in the backward
+ * pass. Drop-path draws random numbers, so it stays outside. */
+typedef struct op_segment {
+    dc_op *op;
+    bool training;
+} op_segment;
+
+static cnas_tensor *op_replay(cnas_graph *g, cnas_tensor *const *in, const void *vctx)
+{
+    const op_segment *c = vctx;
+    cnas_op_forward_ctx ctx = {sizeof ctx, c->training, NULL};
+    return c->op->vt->forward(c->op->self, g, in[0], &ctx);
+}
+
+static cnas_tensor *run_op_kept(fwd *f, dc_op *op, cnas_tensor *x)
+{
+    if (!f->s->recompute || op->identity || !cnas_graph_grad_enabled(f->g))
+        return run_op(f, op, x);
+    op_segment seg = {op, f->a->training};
+    return cnas_recompute(f->g, op_replay, 1, &x, &seg, sizeof seg);
+}
+
 /* One edge's contribution, or NULL with *none set when it contributes nothing; mw is
  * the edge's mixture weight (MIXTURE mode). */
 static cnas_tensor *edge_forward(fwd *f, dc_edge *e, cnas_tensor *x, const cnas_mix_weight *mw,
@@ -416,7 +439,8 @@ static cnas_tensor *edge_forward(fwd *f, dc_edge *e, cnas_tensor *x, const cnas_
     for (int k = 0; k < s->n_cand; k++) {
         if (!selected(s, sel, e->point, k) || !e->ops[k].vt)
             continue;
-        cnas_tensor *y = run_op(f, &e->ops[k], x);
+        cnas_tensor *y = a->mode == CNAS_FWD_PATH ? run_op_kept(f, &e->ops[k], x)
+                                                  : run_op(f, &e->ops[k], x);
         if (!y)
             return NULL;
         if (a->mode == CNAS_FWD_PATH && a->training && a->drop_path > 0.0f &&
@@ -513,8 +537,8 @@ cnas_tensor *dc_forward(void *self, cnas_graph *g, cnas_tensor *x, const cnas_sp
     cnas_tensor *states[2 + DC_MAX_NODES];
     for (int ci = 0; ci < s->layers && s1; ci++) {
         dc_cell *cell = &s->cells[ci];
-        states[0] = run_op(&f, &cell->pre0, s0);
-        states[1] = states[0] ? run_op(&f, &cell->pre1, s1) : NULL;
+        states[0] = run_op_kept(&f, &cell->pre0, s0);
+        states[1] = states[0] ? run_op_kept(&f, &cell->pre1, s1) : NULL;
         if (!states[1])
             return NULL;
         for (int i = 0; i < s->nodes; i++) {
