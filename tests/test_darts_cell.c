@@ -285,6 +285,74 @@ static step_record network_step(const char *recompute)
     return rec;
 }
 
+/* A single path of the supernet with every parameter bound to a step tensor (2·p, as
+ * K-shot binds merged weights): the parameters' gradients through the bindings. */
+static step_record bound_path_step(const char *recompute)
+{
+    fx_setup(3, (const char *[]){"init_channels=4", "layers=3", recompute});
+    cnas_error err;
+    void *s = fx_build(CNAS_SPACE_SUPERNET, NULL, 1, 8, 10, &err);
+    ck_assert_ptr_nonnull(s);
+    cnas_arch *a = cnas_arch_new(3 * 14, &err);
+    cnas_rng r;
+    cnas_rng_init(&r, 7, "sample");
+    ck_assert_int_eq(fx.vt->sample(s, &r, a, &err), CNAS_OK);
+    int nt = fx.vt->tensors(s, NULL, 0);
+    cnas_named_tensor *t = malloc((size_t)nt * sizeof *t);
+    ck_assert_int_eq(fx.vt->tensors(s, t, nt), nt);
+    for (int i = 0; i < nt; i++) {
+        cnas_tensor_set_requires_grad(t[i].tensor, t[i].role == CNAS_ROLE_PARAM);
+        cnas_tensor_zero_grad(t[i].tensor);
+    }
+    cnas_graph *g = cnas_graph_new(&err);
+    for (int i = 0; i < nt; i++)
+        if (t[i].role == CNAS_ROLE_PARAM)
+            ck_assert_int_eq(cnas_graph_bind(g, t[i].tensor, cnas_scale(g, t[i].tensor, 2.0f)),
+                             CNAS_OK);
+    cnas_tensor *x = cnas_graph_tensor(g, CNAS_SHAPE(4, 1, 8, 8));
+    cnas_rng_fill_normal(&r, x->data, x->numel, 0, 1);
+    int32_t y[4] = {1, 2, 3, 4};
+    cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_PATH, NULL, a, true, NULL, 0, NULL};
+    cnas_tensor *loss = cnas_cross_entropy(g, fx.vt->forward(s, g, x, &fa), y, 0.0f);
+    ck_assert_msg(loss != NULL, "%s", cnas_graph_error(g)->msg);
+    ck_assert_int_eq(cnas_backward(g, loss), CNAS_OK);
+    step_record rec = {NULL, 0, cnas_graph_peak_bytes(g)};
+    for (int i = 0; i < nt; i++)
+        rec.n += (size_t)t[i].tensor->numel;
+    rec.v = calloc(rec.n, sizeof *rec.v);
+    size_t o = 0;
+    for (int i = 0; i < nt; i++) {
+        const float *src = t[i].role == CNAS_ROLE_PARAM ? t[i].tensor->grad : t[i].tensor->data;
+        if (src)
+            memcpy(rec.v + o, src, (size_t)t[i].tensor->numel * sizeof(float));
+        o += (size_t)t[i].tensor->numel;
+    }
+    free(t);
+    cnas_graph_free(g);
+    cnas_arch_free(a);
+    fx.vt->destroy(s);
+    fx_teardown();
+    return rec;
+}
+
+/* Recomputed operations read bound parameters (graph.h): their gradients reach the bound
+ * values and on to the parameters exactly as without recomputation. */
+START_TEST(test_recomputed_path_with_bound_parameters_gives_identical_gradients)
+{
+    step_record kept = bound_path_step("recompute=false"), again = bound_path_step("recompute=true");
+    ck_assert_uint_eq(kept.n, again.n);
+    double norm = 0.0;
+    for (size_t i = 0; i < kept.n; i++) {
+        ck_assert_msg(kept.v[i] == again.v[i], "value %zu: %.9g kept, %.9g recomputed", i,
+                      (double)kept.v[i], (double)again.v[i]);
+        norm += fabs(kept.v[i]);
+    }
+    ck_assert_double_gt(norm, 0.0);
+    free(kept.v);
+    free(again.v);
+}
+END_TEST
+
 /* The same for a stand-alone network (docs/darts.md, Memory): each operation's
  * intermediates are recomputed, drop-path's draws are not repeated. */
 START_TEST(test_recomputed_network_gives_identical_gradients_in_less_memory)
@@ -585,6 +653,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_mixture_gradients_reach_the_architecture_weights);
     tcase_add_test(tc, test_recomputed_edges_give_identical_gradients_in_less_memory);
     tcase_add_test(tc, test_recomputed_network_gives_identical_gradients_in_less_memory);
+    tcase_add_test(tc, test_recomputed_path_with_bound_parameters_gives_identical_gradients);
     tcase_add_test(tc, test_genotype_round_trip_is_byte_identical);
     tcase_add_test(tc, test_bad_genotypes_are_rejected_with_the_reason);
     tcase_add_test(tc, test_derivation_keeps_the_two_strongest_edges_and_ignores_none);

@@ -35,13 +35,20 @@ struct cnas_graph {
     size_t n_nodes, cap_nodes;
 
     bool grad_enabled;
-    int replaying;          /* depth of segment replays (cnas_recompute) */
+    int replaying;          /* depth of segment replays' forward runs (cnas_recompute) */
+    int in_segment;         /* depth of segment backwards (replay and its backward) */
     cnas_error err;
 
     /* Parameter bindings (cnas_graph_bind), cleared at reset. */
     const cnas_tensor *bound_param[CNAS_GRAPH_MAX_BINDINGS];
     cnas_tensor *bound_value[CNAS_GRAPH_MAX_BINDINGS];
     int n_bound;
+
+    /* Gradients of bound values first reached inside a segment replay: the values live
+     * below the replay's arena mark, so these buffers must outlive its release (malloc'd,
+     * freed at reset). */
+    float **side;
+    size_t n_side, cap_side;
 };
 
 cnas_graph *cnas_graph_new(cnas_error *err)
@@ -55,10 +62,19 @@ cnas_graph *cnas_graph_new(cnas_error *err)
     return g;
 }
 
+static void free_side(cnas_graph *g)
+{
+    for (size_t i = 0; i < g->n_side; i++)
+        free(g->side[i]);
+    g->n_side = 0;
+}
+
 void cnas_graph_free(cnas_graph *g)
 {
     if (!g)
         return;
+    free_side(g);
+    free(g->side);
     for (size_t i = 0; i < g->n_blocks; i++)
         free(g->blocks[i].mem);
     free(g->nodes);
@@ -99,6 +115,7 @@ void cnas_graph_reset(cnas_graph *g)
     g->cycle_peak = 0;
     g->n_nodes = 0;
     g->n_bound = 0;
+    free_side(g);
     cnas_error_clear(&g->err);
 }
 
@@ -332,6 +349,34 @@ cnas_node *cnas_graph_record(cnas_graph *g, const char *op, cnas_tensor *out, in
     return n;
 }
 
+static bool is_bound_value(const cnas_graph *g, const cnas_tensor *t)
+{
+    for (int i = 0; i < g->n_bound; i++)
+        if (g->bound_value[i] == t)
+            return true;
+    return false;
+}
+
+/* A segment reads bound parameters without declaring them as inputs (graph.h), so their
+ * values' gradients may first be needed during a replay, whose arena is released after. */
+static float *side_grad(cnas_graph *g, cnas_tensor *t)
+{
+    if (g->n_side == g->cap_side) {
+        size_t cap = g->cap_side ? 2 * g->cap_side : 64;
+        float **side = realloc(g->side, cap * sizeof *side);
+        if (!side)
+            return cnas_graph_fail(g, CNAS_ERR_NOMEM, "gradient: out of memory");
+        g->side = side;
+        g->cap_side = cap;
+    }
+    float *gr = calloc((size_t)t->numel, sizeof *gr);
+    if (!gr)
+        return cnas_graph_fail(g, CNAS_ERR_NOMEM, "gradient: out of memory");
+    g->side[g->n_side++] = gr;
+    t->grad = gr;
+    return gr;
+}
+
 float *cnas_graph_grad(cnas_graph *g, cnas_tensor *t)
 {
     if (t->grad)
@@ -342,6 +387,8 @@ float *cnas_graph_grad(cnas_graph *g, cnas_tensor *t)
                                    t->name[0] ? t->name : "tensor");
         return t->grad;
     }
+    if (g->in_segment > 0 && is_bound_value(g, t))
+        return side_grad(g, t);
     float *gr = cnas_graph_alloc(g, (size_t)t->numel * sizeof(float));
     if (!gr)
         return NULL;
@@ -406,6 +453,7 @@ static void segment_backward(cnas_graph *g, cnas_node *n)
             return;
     cnas_arena_mark m = cnas_graph_mark(g);
     size_t n0 = g->n_nodes;
+    g->in_segment++;
     g->replaying++;
     cnas_tensor *y = f(g, in, user);
     g->replaying--;
@@ -426,6 +474,7 @@ static void segment_backward(cnas_graph *g, cnas_node *n)
                 r->backward(g, r);
         }
     }
+    g->in_segment--;
     g->n_nodes = n0;
     cnas_graph_rewind(g, m);
 }
