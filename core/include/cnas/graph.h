@@ -124,8 +124,9 @@ cnas_tensor *cnas_graph_keep(cnas_graph *g, cnas_arena_mark m, cnas_tensor *t);
  * pass runs f without a tape and keeps only y; the backward pass runs f again with a
  * tape, back-propagates y's gradient through it and releases it. One more forward of
  * f buys all of f's intermediates. f must be deterministic (no random draws), read
- * only `in` and persistent tensors, and keep nothing it allocates; ctx (ctx_bytes) is
- * copied. With recording off this is simply f(g, in, ctx). */
+ * only `in`, persistent tensors and bound parameters (their values' gradients outlive
+ * the replay), and keep nothing it allocates; ctx (ctx_bytes) is copied. With recording
+ * off this is simply f(g, in, ctx). */
 typedef cnas_tensor *(*cnas_segment_fn)(cnas_graph *g, cnas_tensor *const *in, const void *ctx);
 cnas_tensor *cnas_recompute(cnas_graph *g, cnas_segment_fn f, int n_in, cnas_tensor *const *in,
                             const void *ctx, size_t ctx_bytes);
