@@ -8,22 +8,7 @@ cnas=$1
 broken=$2
 examples=$3
 abi10=${ABI10_PLUGIN_DIR:-$broken/../abi10}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-pass=0
-fail=0
-
-check() { # name expected_code actual_code [output pattern] [output]
-    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
-    if [ "$got" != "$want" ]; then
-        echo "FAIL $name: exit $got, expected $want"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
-        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    echo "ok   $name"; pass=$((pass + 1))
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 out=$("$cnas" 2>&1); check "no command is a usage error" 2 $? "usage: cnas" "$out"
 out=$("$cnas" frobnicate 2>&1); check "an unknown command is a usage error" 2 $? "unknown command 'frobnicate'" "$out"
@@ -250,5 +235,4 @@ for f in cut1000 cut20000 forged; do
 done
 grep -q "space: darts_cell" <<<"$out"; check "the good plugins still load next to damaged ones" 0 $? "" "$out"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

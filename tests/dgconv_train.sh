@@ -6,22 +6,7 @@
 # Usage: dgconv_train.sh CNAS_BINARY
 set -u
 cnas=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-pass=0
-fail=0
-
-check() { # name expected_code actual_code [output pattern] [output]
-    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
-    if [ "$got" != "$want" ]; then
-        echo "FAIL $name: exit $got, expected $want"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
-        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    echo "ok   $name"; pass=$((pass + 1))
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cat >tiny.ini <<'EOF'
 [run]
@@ -94,5 +79,4 @@ for f in dgconv_groups.tsv steps.csv epochs.csv; do
     check "resumed: $f equals the uninterrupted run's" 0 $?
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

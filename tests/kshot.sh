@@ -11,33 +11,9 @@
 # keeps both kills.
 set -u
 cnas=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-pass=0
-fail=0
-
-check() { # name expected_code actual_code [output pattern] [output]
-    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
-    if [ "$got" != "$want" ]; then
-        echo "FAIL $name: exit $got, expected $want"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
-        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    echo "ok   $name"; pass=$((pass + 1))
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 OUTPUTS="arch.txt ranking.tsv steps.csv epochs.csv candidates.csv codes.jsonl"
-same_outputs() { # label reference_run run
-    for f in $OUTPUTS; do
-        cmp -s "runs/$2/$f" "runs/$3/$f"
-        local code=$?
-        check "$1: $f equals the uninterrupted run's" 0 $code
-        [ $code -eq 0 ] || diff "runs/$2/$f" "runs/$3/$f" | head -4 | cut -c1-160
-    done
-}
-
 search() { # run_name config [--set ...]
     local name=$1 ini=$2
     shift 2
@@ -58,23 +34,6 @@ ranking_ok() { # run candidates K
                                      if (s < 0.999 || s > 1.001) bad = 1 } END { exit bad }' "$r/candidates.csv"
 }
 
-interrupt_resume() { # label run_name ready_test config [--set ...]: kill -9, then resume
-    local label=$1 name=$2 ready=$3 ini=$4
-    shift 4
-    "$cnas" -q search "$ini" --set run.out_dir=runs --set run.name="$name" "$@" >"$name.out" 2>&1 &
-    local pid=$!
-    for _ in $(seq 1 3000); do eval "$ready" && break; sleep 0.02; done
-    kill -9 $pid 2>/dev/null
-    wait $pid 2>/dev/null
-    [ -f "runs/$name/checkpoint.ckpt" ] && [ ! -f "runs/$name/arch.txt" ]
-    check "$label: kill -9 landed after a checkpoint and before the end" 0 $?
-    "$cnas" -q resume "runs/$name" >/dev/null 2>&1
-    check "$label: resume after kill -9 finishes" 0 $?
-    resumed=$(grep -oE "kshot: resuming at .*" "runs/$name/log.txt" | head -1)
-    echo "     ($resumed)"
-}
-
-t0=$SECONDS
 out=$("$cnas" describe kshot 2>&1)
 check "describe kshot shows its keys" 0 $? "warmup_codes +choice +default dirichlet" "$out"
 
@@ -122,24 +81,20 @@ check "resnet20_pool: codes.jsonl per epoch, simplex-net metrics per step" 0 $?
 if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 search p2 pool.ini >/dev/null 2>&1
 check "resnet20_pool: a second run finishes" 0 $?
-same_outputs "resnet20_pool: deterministic" p1 p2
+same_files "resnet20_pool: deterministic" p1 p2 $OUTPUTS
 fi
 # After the warm-up (a few steps into epoch 1: steps.csv holds a header and a row per
 # step): the simplex-net's weights, its Adam state and the dictionaries' momentum come back
 # from the checkpoint.
-past() { # file rows: true once the file has that many lines
-    [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]
-}
-interrupt_resume "resnet20_pool, training" pk 'past runs/pk/steps.csv 36' pool.ini
+interrupt_resume "resnet20_pool, training" pk 9 'past runs/pk/steps.csv 36' pool.ini
 [[ $resumed =~ ^kshot:\ resuming\ at\ epoch\ [12]\ step\ ([1-9]|[12][0-9]|3[01]), ]]
 check "resnet20_pool: the kill landed mid-epoch after the warm-up" 0 $?
-same_outputs "resnet20_pool, killed in training" p1 pk
+same_files "resnet20_pool, killed in training" p1 pk $OUTPUTS
 # (The log line of a candidate precedes its checkpoint: a kill between them resumes before it.)
-interrupt_resume "resnet20_pool, evaluation" pe 'grep -q "kshot: candidate 2/" runs/pe/log.txt 2>/dev/null' pool.ini
+interrupt_resume "resnet20_pool, evaluation" pe 9 'grep -q "kshot: candidate 2/" runs/pe/log.txt 2>/dev/null' pool.ini
 [[ $resumed =~ ^kshot:\ resuming\ at\ epoch\ 3\ step\ 0,\ [0-9]\ of\ 10 ]]
 check "resnet20_pool: the kill landed during the evaluation" 0 $?
-same_outputs "resnet20_pool, killed in evaluation" p1 pe
-
+same_files "resnet20_pool, killed in evaluation" p1 pe $OUTPUTS
 if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 # K = 1: plain single-path weight sharing, every code 1, no simplex-net.
 out=$(search p3 pool.ini --set strategy.k=1 2>&1)
@@ -191,10 +146,10 @@ check "darts_cell: a K-shot search runs to the end" 0 $? "architecture: Genotype
 ranking_ok d1 6 2
 check "darts_cell: 6 candidates ranked with their codes" 0 $?
 if [ -z "${CNAS_TEST_QUICK:-}" ]; then
-interrupt_resume "darts_cell, training" dk 'past runs/dk/steps.csv 11' darts.ini
+interrupt_resume "darts_cell, training" dk 9 'past runs/dk/steps.csv 11' darts.ini
 [[ $resumed =~ ^kshot:\ resuming\ at\ epoch\ 1\ step\ [1-7], ]]
 check "darts_cell: the kill landed mid-epoch after the warm-up" 0 $?
-same_outputs "darts_cell, killed in training" d1 dk
+same_files "darts_cell, killed in training" d1 dk $OUTPUTS
 fi
 
 # ---- nb201_cell: 15,625 cells, 12 drawn; a FLOPs bound ------------------------------------
@@ -237,11 +192,10 @@ out=$(search n2 nb.ini --set strategy.max_flops="$bound" 2>&1)
 check "nb201_cell: a search under a FLOPs bound runs" 0 $? "architecture: " "$out"
 awk -F'\t' -v b="$bound" 'NR > 1 && $4 > b { bad = 1 } END { exit bad || NR < 2 }' runs/n2/ranking.tsv
 check "nb201_cell: every candidate is within max_flops" 0 $?
-interrupt_resume "nb201_cell, evaluation" ne 'grep -q "kshot: candidate 1/" runs/ne/log.txt 2>/dev/null' nb.ini
+interrupt_resume "nb201_cell, evaluation" ne 9 'grep -q "kshot: candidate 1/" runs/ne/log.txt 2>/dev/null' nb.ini
 [[ $resumed =~ ^kshot:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([0-9]|1[01])\ of\ 12 ]]
 check "nb201_cell: the kill landed during the evaluation" 0 $?
-same_outputs "nb201_cell, killed in evaluation" n1 ne
+same_files "nb201_cell, killed in evaluation" n1 ne $OUTPUTS
 fi
 
-echo "$pass passed, $fail failed ($((SECONDS - t0)) s)"
-[ "$fail" -eq 0 ]
+summary

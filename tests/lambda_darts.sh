@@ -13,22 +13,7 @@
 set -u
 cnas=$1
 examples=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-pass=0
-fail=0
-
-check() { # name expected_code actual_code [output pattern] [output]
-    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
-    if [ "$got" != "$want" ]; then
-        echo "FAIL $name: exit $got, expected $want"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
-        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    echo "ok   $name"; pass=$((pass + 1))
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 search() { # run_name config [--set ...]: a quiet search into runs/RUN_NAME
     local name=$1 ini=$2
@@ -42,7 +27,6 @@ column() { # file column_name epoch
                                  $1 == e { print $k }' "$1"
 }
 
-t0=$SECONDS
 out=$("$cnas" describe lambda_darts 2>&1)
 check "describe lambda_darts shows the DARTS keys and its own" 0 $? \
     "regularizer +choice +default corr, one of corr\|signcorr" "$out"
@@ -167,5 +151,4 @@ out=$(search e3 syn.ini "${Z[@]}" --set strategy.use=lambda_darts --set strategy
 check "reg_cells = all on the DARTS cell (normal and reduction cells differ only in α) runs" 0 $? \
     "architecture: Genotype" "$out"
 
-echo "$pass passed, $fail failed ($((SECONDS - t0)) s)"
-[ "$fail" -eq 0 ]
+summary

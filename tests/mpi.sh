@@ -9,9 +9,7 @@
 set -u
 cnas=$1
 test_dist=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 # Waiting ranks yield the processor instead of polling: CI machines run other work too.
 export OMPI_MCA_mpi_yield_when_idle=1
@@ -29,19 +27,6 @@ gone() { # run_name
     for _ in $(seq 1 200); do pgrep -f "run.name=$1( |\$)" >/dev/null || return 0; sleep 0.05; done
 }
 quick=${CNAS_TEST_QUICK:-}
-pass=0
-fail=0
-check() { # name expected_code actual_code [output pattern] [output]
-    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
-    if [ "$got" != "$want" ]; then
-        echo "FAIL $name: exit $got, expected $want"; echo "$out" | tail -8; fail=$((fail + 1)); return
-    fi
-    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
-        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | tail -8; fail=$((fail + 1)); return
-    fi
-    echo "ok   $name"; pass=$((pass + 1))
-}
-
 # A DARTS search whose architecture parameters move enough in 12 steps that the
 # derived cells do not hang on float noise (arch_learning_rate 0.03). 96 training
 # samples in batches of 25: 25, 25, 25, 21, split 13 / 12 and 11 / 10 on 2 ranks.
@@ -72,13 +57,6 @@ batch_size = 25
 every_steps = 2
 INI
 OUTPUTS="arch.txt steps.csv epochs.csv alpha.jsonl ranking.tsv"
-same_files() { # label run_a run_b
-    for f in $OUTPUTS; do
-        cmp -s "runs/$2/$f" "runs/$3/$f"
-        check "$1: $f" 0 $?
-    done
-}
-
 # 0. The pieces against one process on the whole batch (test_dist.c), 2 and 3 ranks.
 for n in 2 3; do
     out=$(mpirun -np $n --bind-to none "$test_dist" 2>&1)
@@ -89,7 +67,7 @@ done
 out=$(mpi 2 -q search darts.ini --set run.name=a 2>&1); check "2 ranks: a DARTS search finishes" 0 $? "" "$out"
 if [ -z "$quick" ]; then # under the sanitizers, the resumed run of 3. compares with a
     out=$(mpi 2 -q search darts.ini --set run.name=b 2>&1); check "2 ranks: a second run finishes" 0 $? "" "$out"
-    same_files "2 ranks twice give the same" a b
+    same_files "2 ranks twice give the same" a b $OUTPUTS
 fi
 grep -q '"mpi_ranks": 2' runs/a/manifest.json; check "the manifest records 2 ranks" 0 $?
 ls "$work" | grep -q '^cnas-rank'; check "no scratch directory of rank 1 is left" 1 $?
@@ -120,8 +98,7 @@ gone k
 check "kill -9 of one rank stops the job with a message" 0 $? "" "$(cat k.out)"
 [ ! -f runs/k/arch.txt ]; check "the killed job did not finish" 0 $?
 out=$(mpi 2 -q resume runs/k 2>&1); check "cnas resume on 2 ranks finishes it" 0 $? "" "$out"
-same_files "resumed on 2 ranks equals the uninterrupted run:" a k
-
+same_files "resumed on 2 ranks equals the uninterrupted run:" a k $OUTPUTS
 # 4. A checkpoint written by 2 ranks resumes on 1: the state holds nothing per rank.
 # (Under the sanitizers 3. is the interruption test.)
 if [ -z "$quick" ]; then
@@ -198,5 +175,4 @@ check "resume on 3 ranks trains only what is missing" 0 $? "training 2 architect
 cut -d, -f1-3 runs/sa-standalone/standalone.csv >c.csv
 cmp -s a.csv c.csv; check "the resumed table equals the first" 0 $?
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -9,33 +9,13 @@ set -u
 cnas=$1
 examples=$2
 build=$(cd "$(dirname "$cnas")/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-pass=0
-fail=0
-t0=$SECONDS
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if ! command -v chromium >/dev/null 2>&1; then
     echo "FAIL chromium is not installed: this suite renders the reports in a real browser" \
          "(apt-get install chromium)"
     exit 1
 fi
-
-check() { # name expected_code actual_code [output pattern] [output]
-    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
-    if [ "$got" != "$want" ]; then
-        echo "FAIL $name: exit $got, expected $want"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
-        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    echo "ok   $name"; pass=$((pass + 1))
-}
-ok() { # name: the status of the last command
-    local s=$?
-    check "$1" 0 "$s" "" ""
-}
 
 # render HTML PNG: the DOM to HTML.dom, the browser's log to HTML.log, a screenshot
 render() {
@@ -288,5 +268,4 @@ out=$("$cnas" report empty 2>&1); check "a directory that is not a run directory
 out=$("$cnas" report nowhere 2>&1); check "a missing directory is exit 2" 2 $? "nowhere: No such file" "$out"
 out=$("$cnas" report 2>&1); check "report without RUN_DIR is a usage error" 2 $? "expected 1 argument" "$out"
 
-echo "$pass passed, $fail failed ($((SECONDS - t0)) s)"
-[ "$fail" -eq 0 ]
+summary

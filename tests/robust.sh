@@ -6,23 +6,9 @@
 set -u
 cnas=$1
 examples=$2
-work=$(mktemp -d)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 pid=
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT
-cd "$work" || exit 1
-pass=0
-fail=0
-
-check() { # name expected_code actual_code [output pattern] [output]
-    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
-    if [ "$got" != "$want" ]; then
-        echo "FAIL $name: exit $got, expected $want"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
-        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    echo "ok   $name"; pass=$((pass + 1))
-}
 
 # Every file's name, size and contents: equal before and after means nothing was touched.
 dir_hash() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum); }
@@ -109,5 +95,4 @@ check "without the limit the run resumes from it and checkpoints again" 0 $?
 kill -INT $rpid 2>/dev/null
 wait $rpid 2>/dev/null
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+summary

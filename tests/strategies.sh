@@ -11,34 +11,10 @@ set -u
 cnas=$1
 plugins=$2
 examples=$3
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-pass=0
-fail=0
-
-check() { # name expected_code actual_code [output pattern] [output]
-    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
-    if [ "$got" != "$want" ]; then
-        echo "FAIL $name: exit $got, expected $want"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
-        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    echo "ok   $name"; pass=$((pass + 1))
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # The files a resumed run must reproduce byte for byte.
 OUTPUTS="arch.txt ranking.tsv steps.csv epochs.csv"
-same_outputs() { # label reference_run run
-    for f in $OUTPUTS; do
-        cmp -s "runs/$2/$f" "runs/$3/$f"
-        local code=$?
-        check "$1: $f equals the uninterrupted run's" 0 $code
-        [ $code -eq 0 ] || diff "runs/$2/$f" "runs/$3/$f" | head -4 | cut -c1-160
-    done
-}
-
 search() { # run_name config [--set ...]: a quiet search into runs/RUN_NAME
     local name=$1 ini=$2
     shift 2
@@ -59,30 +35,6 @@ ranking_ok() { # run candidates
 # Interrupt a search once `ready` holds (polled), then resume it; the resumed run logs
 # where it went on. kill -9 leaves the last periodic checkpoint; Ctrl-C (INT) makes the run
 # write one where it stops and exit 1.
-interrupt_resume() { # label run_name signal ready_test config [--set ...]
-    local label=$1 name=$2 sig=$3 ready=$4 ini=$5
-    shift 5
-    # Not through search(): $! must be cnas itself, not a subshell running it.
-    "$cnas" -q search "$ini" --set run.out_dir=runs --set run.name="$name" "$@" >"$name.out" 2>&1 &
-    local pid=$!
-    for _ in $(seq 1 1500); do eval "$ready" && break; sleep 0.02; done
-    kill "-$sig" $pid 2>/dev/null
-    wait $pid 2>/dev/null
-    local code=$? what="kill -9"
-    if [ "$sig" = INT ]; then
-        what=Ctrl-C
-        check "$label: Ctrl-C stops the search with exit 1" 1 $code "continue with: cnas resume runs/$name" \
-            "$(cat "$name.out")"
-    fi
-    [ -f "runs/$name/checkpoint.ckpt" ] && [ ! -f "runs/$name/arch.txt" ]
-    check "$label: $what landed after a checkpoint and before the end" 0 $?
-    "$cnas" -q resume "runs/$name" >/dev/null 2>&1
-    check "$label: resume after $what finishes" 0 $?
-    resumed=$(grep -oE "(random|setn): resuming at .*" "runs/$name/log.txt" | head -1)
-    echo "     ($resumed)"
-}
-
-t0=$SECONDS
 out=$("$cnas" plugins 2>&1)
 check "plugins lists the built-in random_search" 0 $? "strategy: random$" "$out"
 grep -qF "$plugins/strategies/random/random_search.so" <<<"$out"
@@ -101,7 +53,7 @@ check "darts_cell: arch.txt and ranking.tsv with one row per candidate, best fir
 if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 search d2 darts.ini "${D[@]}" >/dev/null 2>&1
 check "darts_cell: a second run finishes" 0 $?
-same_outputs "darts_cell: deterministic" d1 d2
+same_files "darts_cell: deterministic" d1 d2 $OUTPUTS
 fi
 # Killed mid-epoch in the supernet training: every step samples another path, so the step
 # the kill lands in leaves out ops that earlier steps trained; their momentum and gradient
@@ -109,14 +61,13 @@ fi
 interrupt_resume "darts_cell, training" dk 9 '[ -f runs/dk/checkpoint.ckpt ]' darts.ini "${D[@]}"
 [[ $resumed =~ ^random:\ resuming\ at\ epoch\ [01]\ step\ [1-7], ]]
 check "darts_cell: the kill landed mid-epoch" 0 $?
-same_outputs "darts_cell, killed in training" d1 dk
+same_files "darts_cell, killed in training" d1 dk $OUTPUTS
 # Killed while the candidates are evaluated: the resumed run goes on with the next one.
 interrupt_resume "darts_cell, evaluation" de 9 'grep -q "random: candidate 3/" runs/de/log.txt 2>/dev/null' \
     darts.ini "${D[@]}"
 [[ $resumed =~ ^random:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|1[0-5])\ of\ 16 ]]
 check "darts_cell: the kill landed during the evaluation" 0 $?
-same_outputs "darts_cell, killed in evaluation" d1 de
-
+same_files "darts_cell, killed in evaluation" d1 de $OUTPUTS
 # ---- the ResNet20 pooling space: 32 steps per epoch; candidates on validation batches
 # with recalibrated batch norm (the cycling streams' positions matter on resume) ----------
 cat > pool.ini <<'INI'
@@ -158,23 +109,23 @@ check "resnet20_pool: arch.txt and ranking.tsv with one row per candidate, best 
 if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 search p2 pool.ini >/dev/null 2>&1
 check "resnet20_pool: a second run finishes" 0 $?
-same_outputs "resnet20_pool: deterministic" p1 p2
+same_files "resnet20_pool: deterministic" p1 p2 $OUTPUTS
 fi
 interrupt_resume "resnet20_pool, training" pk 9 '[ -f runs/pk/checkpoint.ckpt ]' pool.ini
 [[ $resumed =~ ^random:\ resuming\ at\ epoch\ [01]\ step\ ([1-9]|[12][0-9]|3[01]), ]]
 check "resnet20_pool: the kill landed mid-epoch" 0 $?
-same_outputs "resnet20_pool, killed in training" p1 pk
+same_files "resnet20_pool, killed in training" p1 pk $OUTPUTS
 if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 interrupt_resume "resnet20_pool, evaluation" pe 9 'grep -q "random: candidate 3/" runs/pe/log.txt 2>/dev/null' \
     pool.ini
 [[ $resumed =~ ^random:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|[1-3][0-9])\ of\ 40 ]]
 check "resnet20_pool: the kill landed during the evaluation" 0 $?
-same_outputs "resnet20_pool, killed in evaluation" p1 pe
+same_files "resnet20_pool, killed in evaluation" p1 pe $OUTPUTS
 interrupt_resume "resnet20_pool, Ctrl-C" pc INT 'grep -q "random: candidate 3/" runs/pc/log.txt 2>/dev/null' \
     pool.ini
 [[ $resumed =~ ^random:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|[1-3][0-9])\ of\ 40 ]]
 check "resnet20_pool: Ctrl-C stopped the evaluation after a candidate" 0 $?
-same_outputs "resnet20_pool, Ctrl-C in evaluation" p1 pc
+same_files "resnet20_pool, Ctrl-C in evaluation" p1 pc $OUTPUTS
 fi
 
 # ---- the balanced mixture (single path, M supernets) killed mid-epoch ---------------------
@@ -186,8 +137,7 @@ check "balanced_mixture: a search runs to the end" 0 $? "architecture: \[[0-9],[
 interrupt_resume "balanced_mixture, training" bk 9 '[ -f runs/bk/checkpoint.ckpt ]' bm.ini
 grep -q "resum" runs/bk/log.txt; [ -f runs/bk/arch.txt ]
 check "balanced_mixture: the killed run was resumed to the end" 0 $?
-same_outputs "balanced_mixture, killed in training" b1 bk
-
+same_files "balanced_mixture, killed in training" b1 bk $OUTPUTS
 # ---- SETN: the DARTS cell (candidates drawn from the evaluator) and the NAS-Bench-201
 # cell (the most likely of its 15,625 cells); the candidates file too -------------------
 OUTPUTS="arch.txt ranking.tsv steps.csv epochs.csv candidates.csv alpha.jsonl"
@@ -203,18 +153,18 @@ grep -q '"chosen": "Genotype(normal=' runs/s1/alpha.jsonl
 check "setn, darts_cell: every epoch logs its chosen architecture" 0 $?
 if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 search s2 darts.ini "${S[@]}" >/dev/null 2>&1
-same_outputs "setn, darts_cell: deterministic" s1 s2
+same_files "setn, darts_cell: deterministic" s1 s2 $OUTPUTS
 fi
 interrupt_resume "setn, darts_cell, training" sk 9 '[ -f runs/sk/checkpoint.ckpt ]' darts.ini "${S[@]}"
 [[ $resumed =~ ^setn:\ resuming\ at\ epoch\ [01]\ step\ [1-7], ]]
 check "setn, darts_cell: the kill landed mid-epoch" 0 $?
-same_outputs "setn, darts_cell, killed in training" s1 sk
+same_files "setn, darts_cell, killed in training" s1 sk $OUTPUTS
 if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 interrupt_resume "setn, darts_cell, evaluation" se 9 \
     'grep -q "setn: candidate 3/" runs/se/log.txt 2>/dev/null' darts.ini "${S[@]}"
 [[ $resumed =~ ^setn:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|1[01])\ of\ 12 ]]
 check "setn, darts_cell: the kill landed during the final evaluation" 0 $?
-same_outputs "setn, darts_cell, killed in evaluation" s1 se
+same_files "setn, darts_cell, killed in evaluation" s1 se $OUTPUTS
 fi
 
 cat > nb.ini <<'INI'
@@ -255,12 +205,11 @@ interrupt_resume "setn, nb201_cell, evaluation" ne 9 \
     'grep -q "setn: candidate 2/" runs/ne/log.txt 2>/dev/null' nb.ini
 [[ $resumed =~ ^setn:\ resuming\ at\ epoch\ 2\ step\ 0,\ ([1-9]|[1-3][0-9])\ of\ 40 ]]
 check "setn, nb201_cell: the kill landed during the final evaluation" 0 $?
-same_outputs "setn, nb201_cell, killed in evaluation" n1 ne
+same_files "setn, nb201_cell, killed in evaluation" n1 ne $OUTPUTS
 if [ -z "${CNAS_TEST_QUICK:-}" ]; then
 interrupt_resume "setn, nb201_cell, Ctrl-C" nc INT 'grep -q "setn: candidate 2/" runs/nc/log.txt 2>/dev/null' \
     nb.ini
-same_outputs "setn, nb201_cell, Ctrl-C in evaluation" n1 nc
+same_files "setn, nb201_cell, Ctrl-C in evaluation" n1 nc $OUTPUTS
 fi
 
-echo "$pass passed, $fail failed ($((SECONDS - t0)) s)"
-[ "$fail" -eq 0 ]
+summary
