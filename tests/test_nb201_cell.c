@@ -939,7 +939,7 @@ START_TEST(test_mixture_forward_reaches_the_weights_and_path_forward_runs)
 END_TEST
 
 /* One mixture step's gradients (weights and α) and running statistics in tensor order. */
-static float *mixture_step(const char *recompute, size_t *n_out, size_t *peak)
+static float *mixture_step(const char *recompute, size_t *n_out, size_t *peak, bool path)
 {
     fx_setup(3, (const char *[]){"init_channels=4", "cells_per_stage=1", recompute});
     void *s = build(CNAS_SPACE_SUPERNET, NULL, 8, 10);
@@ -958,10 +958,18 @@ static float *mixture_step(const char *recompute, size_t *n_out, size_t *peak)
     cnas_rng_fill_normal(&fx.rng, x->data, x->numel, 0, 1);
     int32_t y[4] = {1, 2, 3, 4};
     cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_MIXTURE, mix, NULL, true, NULL, 0, NULL};
+    cnas_arch *a = cnas_arch_new(np, &err);
+    if (path) { /* one path with every kind of candidate */
+        ck_assert_int_eq(fx.vt->parse(s, "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+"
+                                         "|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|", a, &err),
+                         CNAS_OK);
+        fa = (cnas_space_forward_args){sizeof fa, CNAS_FWD_PATH, NULL, a, true, NULL, 0, NULL};
+    }
     cnas_tensor *loss = cnas_cross_entropy(g, fx.vt->forward(s, g, x, &fa), y, 0.0f);
     ck_assert_msg(loss != NULL, "%s", cnas_graph_error(g)->msg);
     ck_assert_int_eq(cnas_backward(g, loss), CNAS_OK);
     *peak = cnas_graph_peak_bytes(g);
+    cnas_arch_free(a);
     int nt = fx.vt->tensors(s, NULL, 0);
     cnas_named_tensor *t = malloc((size_t)nt * sizeof *t);
     ck_assert_int_eq(fx.vt->tensors(s, t, nt), nt);
@@ -979,7 +987,10 @@ static float *mixture_step(const char *recompute, size_t *n_out, size_t *peak)
         }
         o += (size_t)t[i].tensor->numel;
     }
-    memcpy(v + o, alpha->grad, 30 * sizeof *v);
+    if (alpha->grad)
+        memcpy(v + o, alpha->grad, 30 * sizeof *v);
+    else
+        memset(v + o, 0, 30 * sizeof *v);
     *n_out = o + 30;
     free(t);
     free(mix);
@@ -993,12 +1004,32 @@ static float *mixture_step(const char *recompute, size_t *n_out, size_t *peak)
 START_TEST(test_recomputed_edges_give_identical_gradients)
 {
     size_t n1, n2, peak1, peak2;
-    float *kept = mixture_step("recompute=false", &n1, &peak1);
-    float *again = mixture_step("recompute=true", &n2, &peak2);
+    float *kept = mixture_step("recompute=false", &n1, &peak1, false);
+    float *again = mixture_step("recompute=true", &n2, &peak2, false);
     ck_assert_uint_eq(n1, n2);
     for (size_t i = 0; i < n1; i++)
         ck_assert_msg(kept[i] == again[i], "value %zu: %.9g kept, %.9g recomputed", i,
                       (double)kept[i], (double)again[i]);
+    ck_assert_uint_lt(peak2, peak1);
+    free(kept);
+    free(again);
+}
+END_TEST
+
+/* The same on a single path: each convolution keeps only its output (docs/nb201.md). */
+START_TEST(test_recomputed_path_gives_identical_gradients)
+{
+    size_t n1, n2, peak1, peak2;
+    float *kept = mixture_step("recompute=false", &n1, &peak1, true);
+    float *again = mixture_step("recompute=true", &n2, &peak2, true);
+    ck_assert_uint_eq(n1, n2);
+    double norm = 0.0;
+    for (size_t i = 0; i < n1; i++) {
+        ck_assert_msg(kept[i] == again[i], "value %zu: %.9g kept, %.9g recomputed", i,
+                      (double)kept[i], (double)again[i]);
+        norm += fabs(kept[i]);
+    }
+    ck_assert_double_gt(norm, 0.0);
     ck_assert_uint_lt(peak2, peak1);
     free(kept);
     free(again);
@@ -1780,6 +1811,7 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_candidate_costs_add_up_to_the_network_cost);
     tcase_add_test(tc, test_mixture_forward_reaches_the_weights_and_path_forward_runs);
     tcase_add_test(tc, test_recomputed_edges_give_identical_gradients);
+    tcase_add_test(tc, test_recomputed_path_gives_identical_gradients);
     tcase_add_test(tc, test_derivation_takes_the_argmax_of_every_edge_none_included);
     tcase_add_test(tc, test_uniform_samples_cover_every_candidate_none_included);
     tcase_add_test(tc, test_weighted_samples_follow_the_weights_with_their_log_probability);

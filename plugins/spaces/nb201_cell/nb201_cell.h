@@ -59,7 +59,7 @@ typedef struct nb_space {
     int in_c, in_h, in_w, num_classes;
     int stages;                 /* stages of cells, 1..NB_STAGES */
     int affine, track;          /* the search cells' batch norms */
-    int recompute;              /* supernet mixture steps: recompute mixed edges */
+    int recompute;              /* training steps: recompute mixed edges / path operations */
     int benchmark_order;        /* enumerate in the benchmark's (API) index order */
     int n_cand, none_idx;
     int reference_set;          /* candidates are the reference's five, in its order */

@@ -388,6 +388,30 @@ static int selected(const nb_space *s, const cnas_arch *sel, int point, int k)
     return sel ? (int)((sel->mask[point] >> k) & 1u) : 1;
 }
 
+/* One operation of a path (a network or a single path) as a recomputed segment: only
+ * its output stays on the tape. Operations without tensors (skip, pooling) keep next
+ * to nothing, so they run as they are. */
+typedef struct op_segment {
+    const nb_op *op;
+    bool training;
+} op_segment;
+
+static cnas_tensor *op_replay(cnas_graph *g, cnas_tensor *const *in, const void *vctx)
+{
+    const op_segment *c = vctx;
+    cnas_op_forward_ctx ctx = {sizeof ctx, c->training, NULL};
+    return c->op->vt->forward(c->op->self, g, in[0], &ctx);
+}
+
+static cnas_tensor *path_op(const nb_space *s, cnas_graph *g, const nb_op *op, cnas_tensor *x,
+                            const cnas_op_forward_ctx *ctx)
+{
+    if (!s->recompute || !cnas_graph_grad_enabled(g) || op->vt->tensors(op->self, NULL, 0) == 0)
+        return op->vt->forward(op->self, g, x, ctx);
+    op_segment seg = {op, ctx->training};
+    return cnas_recompute(g, op_replay, 1, &x, &seg, sizeof seg);
+}
+
 /* One edge's output, or NULL with *none set when it contributes nothing (only `none`
  * selected or allowed). mixture: Σ_k w[row, k]·op_k(x) over the allowed candidates;
  * path: the selected candidate (the sum when several are). */
@@ -404,7 +428,7 @@ static cnas_tensor *edge_forward(const nb_space *s, cnas_graph *g, const nb_cell
         const nb_op *op = &cell->ops[e * s->n_cand + k];
         if (!selected(s, sel, point, k) || !op->vt)
             continue;
-        cnas_tensor *y = op->vt->forward(op->self, g, x, ctx);
+        cnas_tensor *y = mw ? op->vt->forward(op->self, g, x, ctx) : path_op(s, g, op, x, ctx);
         if (!y)
             return NULL;
         outs[n] = y;

@@ -23,8 +23,9 @@ static const cnas_param_spec nb201_cell_keys[] = {
                          "supernet: the cells' batch norms have a learnable scale and shift (the "
                          "reference searches without; its convolutions then carry a bias)"),
     CNAS_PARAM_SPEC_BOOL("recompute", "true",
-                         "supernet: keep only each mixed edge's output and recompute its "
-                         "candidates in the backward pass (same gradients, less memory)"),
+                         "keep only each mixed edge's output (supernet) or each convolution's "
+                         "(network, single path) and recompute the rest in the backward pass "
+                         "(same gradients, less memory)"),
     CNAS_PARAM_SPEC_CHOICE("index_order", "generation", "generation|benchmark",
                            "enumeration order: generation (Structure.gen_all: the last edge "
                            "varies fastest) or benchmark (the NAS-Bench-201 API index; only "
