@@ -387,6 +387,10 @@ static cnas_status write_svg(bm_state *b, const selection *sel, cnas_error *err)
 {
     const int cw = 52, ch = 18, left = 150, top = 44, right = 16;
     int width = left + b->M * cw + right, height = top + b->A * ch + 36;
+    /* The caption (about 72 characters of 11 px text) sets the least width: with two or
+     * three supernets the grid alone is narrower than it. */
+    if (width < 430)
+        width = 430;
     int *rank_of = malloc((size_t)b->A * sizeof *rank_of);
     if (!rank_of)
         return cnas_error_set(err, CNAS_ERR_NOMEM, BM ": out of memory");
