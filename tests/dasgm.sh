@@ -13,18 +13,7 @@ set -u
 cnas=$1
 examples=$2
 quick=${CNAS_TEST_QUICK:-}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-pass=0
-fail=0
-
-check() { # name expected_code actual_code
-    if [ "$3" != "$2" ]; then
-        echo "FAIL $1: exit $3, expected $2"; fail=$((fail + 1)); return
-    fi
-    echo "ok   $1"; pass=$((pass + 1))
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ini=$examples/darts-synthetic.ini
 # One epoch of four steps of 16 images, a checkpoint after every step.
@@ -36,16 +25,6 @@ search() { # run_name [--set ...]
     "$cnas" -q search "$ini" --set run.out_dir=runs --set run.name="$name" "${small[@]}" "$@" \
         >"$name.out" 2>&1
 }
-same() { # label run_a run_b files...
-    local label=$1 a=$2 b=$3
-    shift 3
-    for f in "$@"; do
-        cmp -s "runs/$a/$f" "runs/$b/$f"
-        local code=$?
-        check "$label: $f identical" 0 $code
-        [ $code -eq 0 ] || diff "runs/$a/$f" "runs/$b/$f" | head -4 | cut -c1-160
-    done
-}
 
 # ---- DASGM with real validation batches is DARTS -------------------------------------------
 orders="1 2"
@@ -56,7 +35,7 @@ for order in $orders; do
     search replay$order --set strategy.use=dasgm --set strategy.generator=replay_val \
         --set strategy.order=$order
     check "dasgm replay_val order $order runs" 0 $?
-    same "replay_val reproduces darts (order $order)" darts$order replay$order arch.txt \
+    same_files "replay_val reproduces darts (order $order)" darts$order replay$order arch.txt \
         alpha.jsonl steps.csv epochs.csv
 done
 
@@ -88,21 +67,9 @@ check "the refusal suggests the key" 0 $?
 kill_resume() { # label run_name reference_run [--set ...]
     local label=$1 name=$2 ref=$3
     shift 3
-    "$cnas" -q search "$ini" --set run.out_dir=runs --set run.name="$name" "${small[@]}" "$@" \
-        >"$name.out" 2>&1 &
-    local pid=$!
-    for _ in $(seq 1 6000); do
-        [ -f "runs/$name/checkpoint.ckpt" ] && grep -q "^0,2," "runs/$name/steps.csv" 2>/dev/null \
-            && break
-        sleep 0.02
-    done
-    kill -9 $pid 2>/dev/null
-    wait $pid 2>/dev/null
-    [ -f "runs/$name/checkpoint.ckpt" ] && [ ! -f "runs/$name/arch.txt" ]
-    check "$label: kill -9 landed after a checkpoint and before the end" 0 $?
-    "$cnas" -q resume "runs/$name" >/dev/null 2>&1
-    check "$label: resume finishes" 0 $?
-    same "$label: resumed" "$ref" "$name" arch.txt alpha.jsonl steps.csv epochs.csv
+    interrupt_resume "$label" "$name" 9 "[ -f runs/$name/checkpoint.ckpt ] && grep -q '^0,2,' runs/$name/steps.csv 2>/dev/null" \
+        "$ini" "${small[@]}" "$@"
+    same_files "$label: resumed" "$ref" "$name" arch.txt alpha.jsonl steps.csv epochs.csv
     cmp -s "runs/$ref/generator.ckpt" "runs/$name/generator.ckpt"
     check "$label: resumed generator.ckpt identical" 0 $?
 }
@@ -142,5 +109,4 @@ check "the generated dataset opens the saved generator" 0 $?
 grep -q "generated" gen.out
 check "cnas data names the generated dataset" 0 $?
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -12,14 +12,7 @@ set -u
 if [ -n "${CNAS_TEST_QUICK:-}" ]; then echo "skipped in sanitizer builds"; exit 77; fi
 cnas=$(realpath "$1")
 examples=$(realpath "$2")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-pass=0
-fail=0
-check() { # name expected actual
-    if [ "$2" = "$3" ]; then echo "ok   $1"; pass=$((pass + 1)); else echo "FAIL $1: got $3, expected $2"; fail=$((fail + 1)); fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 S=(--set run.out_dir=runs --set dataset.n_train=64 --set dataset.n_test=32 --set train.epochs=1
    --set train.batch_size=16 --set strategy.selection=perturbation --set strategy.proj_interval=1
    --set checkpoint.every_steps=1 --set run.threads=1 --set strategy.proj_criterion=loss)
@@ -63,44 +56,10 @@ PY
 check "every kept operation is the edge's decision" 1 "$ok"
 
 # kill -9 in the middle of the selection (after 60 evaluations), then resume.
-"$cnas" -q search "$examples/darts-synthetic.ini" "${S[@]}" --set run.name=k >k.out 2>&1 &
-pid=$!
-for _ in $(seq 1 3000); do
-    [ -f runs/k/projection.csv ] && [ "$(wc -l <runs/k/projection.csv)" -ge 60 ] && break
-    sleep 0.02
-done
-kill -9 $pid 2>/dev/null
-wait $pid 2>/dev/null
-[ -f runs/k/checkpoint.ckpt ] && [ ! -f runs/k/arch.txt ]
-check "kill -9 landed inside the selection" 0 $?
-"$cnas" -q resume runs/k >/dev/null 2>&1
-check "resume after kill -9 finishes" 0 $?
-for f in arch.txt projection.csv steps.csv epochs.csv alpha.jsonl ranking.tsv; do
-    cmp -s "$r/$f" "runs/k/$f"
-    check "$f equals the uninterrupted run's" 0 $?
-done
+SEL_FILES="arch.txt projection.csv steps.csv epochs.csv alpha.jsonl ranking.tsv"
+interrupt_resume "darts" k 9 'past runs/k/projection.csv 60' "$examples/darts-synthetic.ini" "${S[@]:2}"
+same_files "darts, killed in the selection" ref k $SEL_FILES
 
-# kill -9 once the selection has logged `at` rows, resume, compare with run $1.
-kill_resume() { # reference-name name at search-args...
-    local ref=runs/$1 name=$2 at=$3
-    shift 3
-    "$cnas" -q search "$@" --set run.name="$name" >"$name.out" 2>&1 &
-    local pid=$!
-    for _ in $(seq 1 3000); do
-        [ -f "runs/$name/projection.csv" ] && [ "$(wc -l <"runs/$name/projection.csv")" -ge "$at" ] && break
-        sleep 0.02
-    done
-    kill -9 $pid 2>/dev/null
-    wait $pid 2>/dev/null
-    [ -f "runs/$name/checkpoint.ckpt" ] && [ ! -f "runs/$name/arch.txt" ]
-    check "$name: kill -9 landed inside the selection" 0 $?
-    "$cnas" -q resume "runs/$name" >/dev/null 2>&1
-    check "$name: resume after kill -9 finishes" 0 $?
-    for f in arch.txt projection.csv steps.csv epochs.csv alpha.jsonl ranking.tsv; do
-        cmp -s "$ref/$f" "runs/$name/$f"
-        check "$name: $f equals the uninterrupted run's" 0 $?
-    done
-}
 
 # Λ-DARTS and DASGM (frozen class-conditional Gaussian) with the same selection.
 L=("$examples/darts-synthetic.ini" "${S[@]}" --set strategy.use=lambda_darts
@@ -116,7 +75,7 @@ for r in lam dasgm; do
     check "$r: 6 input decisions" 6 "$(grep -c ',input,.*keeps edges' runs/$r/projection.csv)"
     check "$r: 2 inputs per node in both cells" 16 "$(grep -oE "\('[a-z_0-9]+', [0-9]\)" runs/$r/arch.txt | wc -l)"
 done
-kill_resume dasgm dasgm_k 120 "${D[@]}"
+interrupt_resume "dasgm" dasgm_k 9 'past runs/dasgm_k/projection.csv 120' "${D[@]::1}" "${D[@]:3}"
+same_files "dasgm, killed in the selection" dasgm dasgm_k $SEL_FILES
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary
