@@ -4,6 +4,7 @@
  * matched by the architecture column (--key, default "arch"); the value column
  * defaults to the first of test_acc, val_acc, accuracy, acc, score. */
 #include "host.h"
+#include "report.h"
 
 #include <errno.h>
 #include <math.h>
@@ -26,35 +27,6 @@ static void table_free(table *t)
         free(t->keys[i]);
     free(t->keys);
     free(t->values);
-}
-
-/* Splits one CSV line in place into at most max fields (quotes and doubled quotes
- * understood); returns the field count. */
-static int split_csv(char *line, char **field, int max)
-{
-    int n = 0;
-    char *r = line, *w = line;
-    while (n < max) {
-        field[n++] = w;
-        if (*r == '"') {
-            r++;
-            while (*r && !(*r == '"' && r[1] != '"')) {
-                if (*r == '"')
-                    r++;
-                *w++ = *r++;
-            }
-            if (*r == '"')
-                r++;
-        }
-        while (*r && *r != ',')
-            *w++ = *r++;
-        bool more = *r == ',';
-        *w++ = '\0';
-        if (!more)
-            break;
-        r++;
-    }
-    return n;
 }
 
 static cnas_status load_table(const char *spec, const char *key, table *t, cnas_error *err)
@@ -83,7 +55,7 @@ static cnas_status load_table(const char *spec, const char *key, table *t, cnas_
             line[--len] = '\0';
         if (len == 0)
             continue;
-        int nf = split_csv(line, field, MAXF);
+        int nf = rp_split(line, ',', field, MAXF);
         if (lineno == 1) {
             for (int i = 0; i < nf; i++)
                 if (strcmp(field[i], key) == 0)

@@ -31,6 +31,9 @@ typedef struct rp_table {
 } rp_table;
 
 /* NULL when the file is missing, unreadable or has no header line. */
+/* Splits one line in place at sep; for ',' quoted fields and doubled quotes are
+ * understood. Returns the field count (at most max). Also cnas correlate's reader. */
+int rp_split(char *line, char sep, char **field, int max);
 rp_table *rp_table_read(const char *path, char sep);
 void rp_table_free(rp_table *t);
 int rp_table_col(const rp_table *t, const char *name);

@@ -7,9 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* Splits one line in place at sep; for ',' quoted fields and doubled quotes are
- * understood. Returns the field count (at most max). */
-static int split(char *line, char sep, char **field, int max)
+int rp_split(char *line, char sep, char **field, int max)
 {
     int n = 0;
     char *r = line, *w = line;
@@ -70,7 +68,7 @@ rp_table *rp_table_read(const char *path, char sep)
             line[--len] = '\0';
         if (len == 0)
             continue;
-        int nf = split(line, sep, field, MAX_FIELDS);
+        int nf = rp_split(line, sep, field, MAX_FIELDS);
         if (!t->head) {
             t->ncol = nf;
             if (!(t->head = calloc((size_t)nf, sizeof *t->head))) {
