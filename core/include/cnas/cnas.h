@@ -67,6 +67,7 @@
 #include <cnas/generator.h>
 #include <cnas/data.h>
 #include <cnas/op.h>
+#include <cnas/opkit.h>
 #include <cnas/version.h>
 #include <cnas/checkpoint.h>
 #include <cnas/arch.h>

@@ -16,10 +16,10 @@
 
 static cnas_status same_channels(dop_op *o, const char *why, cnas_error *err)
 {
-    if (o->c_out == o->c_in)
+    if (o->kit.c_out == o->kit.c_in)
         return CNAS_OK;
-    return dop_fail(err, o, "C_in = %d, C_out = %d; %s keeps the channel count, so C_out must "
-                    "equal C_in", o->c_in, o->c_out, why);
+    return cnas_opkit_fail(&o->kit, err, "C_in = %d, C_out = %d; %s keeps the channel count, "
+                           "so C_out must equal C_in", o->kit.c_in, o->kit.c_out, why);
 }
 
 /* ---- none ----------------------------------------------------------------------- */
@@ -32,7 +32,7 @@ static cnas_status none_create(const cnas_op_args *a, const cnas_params *p, void
     if (st)
         return st;
     if ((st = same_channels(o, "Zero", err))) {
-        dop_destroy(o);
+        cnas_opkit_destroy(o);
         return st;
     }
     *self = o;
@@ -43,9 +43,9 @@ static cnas_tensor *none_forward(void *self, cnas_graph *g, cnas_tensor *x,
                                  const cnas_op_forward_ctx *ctx)
 {
     dop_op *o = self;
-    if (!dop_check_input(o, g, x))
+    if (!cnas_opkit_check_input(&o->kit, g, x, 0))
         return NULL;
-    int64_t s = o->stride;
+    int64_t s = o->kit.stride;
     return cnas_graph_zeros(g, CNAS_SHAPE(x->shape[0], x->shape[1], (x->shape[2] + s - 1) / s,
                                           (x->shape[3] + s - 1) / s));
 }
@@ -53,17 +53,16 @@ static cnas_tensor *none_forward(void *self, cnas_graph *g, cnas_tensor *x,
 static int64_t none_flops(void *self, const int64_t in[4], int64_t out[4])
 {
     dop_op *o = self;
-    if (!dop_flops_input(o, in, out))
+    if (!cnas_opkit_flops_input(&o->kit, in, out))
         return -1;
     out[0] = in[0];
     out[1] = in[1];
-    out[2] = (in[2] + o->stride - 1) / o->stride;
-    out[3] = (in[3] + o->stride - 1) / o->stride;
+    out[2] = (in[2] + o->kit.stride - 1) / o->kit.stride;
+    out[3] = (in[3] + o->kit.stride - 1) / o->kit.stride;
     return 0;
 }
 
-const cnas_op_vtable dop_none_vt = {sizeof(cnas_op_vtable), none_create, dop_destroy,
-                                    none_forward, dop_tensors, none_flops};
+const cnas_op_vtable dop_none_vt = CNAS_OPKIT_VTABLE(none_create, none_forward, none_flops);
 
 /* ---- pools ---------------------------------------------------------------------- */
 
@@ -78,8 +77,9 @@ static cnas_status pool_create(const char *name, const cnas_op_args *a, const cn
     o->pad = 1;
     o->bn_after = p && cnas_params_bool(p, "bn_after");
     if ((st = same_channels(o, "pooling", err)) ||
-        (o->bn_after && (st = dop_bn_new(o, "1", o->c_in, false, &o->bn[0], err)))) {
-        dop_destroy(o);
+        (o->bn_after &&
+         (st = cnas_opkit_bn_new(&o->kit, "1", o->kit.c_in, false, &o->bn[0], err)))) {
+        cnas_opkit_destroy(o);
         return st;
     }
     *self = o;
@@ -101,13 +101,13 @@ static cnas_status avg_pool_create(const cnas_op_args *a, const cnas_params *p, 
 static cnas_tensor *pool_forward(dop_op *o, cnas_graph *g, cnas_tensor *x,
                                  const cnas_op_forward_ctx *ctx, bool max)
 {
-    if (!dop_check_input(o, g, x))
+    if (!cnas_opkit_check_input(&o->kit, g, x, 0))
         return NULL;
-    cnas_pool2d_params pp = {.kernel_h = 3, .kernel_w = 3, .stride_h = o->stride,
-                             .stride_w = o->stride, .pad_h = 1, .pad_w = 1,
+    cnas_pool2d_params pp = {.kernel_h = 3, .kernel_w = 3, .stride_h = o->kit.stride,
+                             .stride_w = o->kit.stride, .pad_h = 1, .pad_w = 1,
                              .count_include_pad = false};
     cnas_tensor *y = max ? cnas_max_pool2d(g, x, &pp) : cnas_avg_pool2d(g, x, &pp);
-    return o->bn_after ? dop_bn_forward(g, y, &o->bn[0], dop_training(ctx)) : y;
+    return o->bn_after ? cnas_opkit_bn_forward(g, y, &o->bn[0], cnas_opkit_training(ctx)) : y;
 }
 
 static cnas_tensor *max_pool_forward(void *self, cnas_graph *g, cnas_tensor *x,
@@ -125,18 +125,18 @@ static cnas_tensor *avg_pool_forward(void *self, cnas_graph *g, cnas_tensor *x,
 static int64_t pool_flops(void *self, const int64_t in[4], int64_t out[4])
 {
     dop_op *o = self;
-    if (!dop_flops_input(o, in, out))
+    if (!cnas_opkit_flops_input(&o->kit, in, out))
         return -1;
-    int64_t f = dop_pool_flops(in, o->kernel, o->stride, o->pad, out);
+    int64_t f = cnas_opkit_pool_flops(in, o->kernel, o->kit.stride, o->pad, out);
     if (f >= 0 && o->bn_after)
         f += out[0] * out[1] * out[2] * out[3];
     return f;
 }
 
-const cnas_op_vtable dop_max_pool_3x3_vt = {sizeof(cnas_op_vtable), max_pool_create, dop_destroy,
-                                            max_pool_forward, dop_tensors, pool_flops};
-const cnas_op_vtable dop_avg_pool_3x3_vt = {sizeof(cnas_op_vtable), avg_pool_create, dop_destroy,
-                                            avg_pool_forward, dop_tensors, pool_flops};
+const cnas_op_vtable dop_max_pool_3x3_vt =
+    CNAS_OPKIT_VTABLE(max_pool_create, max_pool_forward, pool_flops);
+const cnas_op_vtable dop_avg_pool_3x3_vt =
+    CNAS_OPKIT_VTABLE(avg_pool_create, avg_pool_forward, pool_flops);
 
 /* ---- skip_connect ----------------------------------------------------------------- */
 
@@ -147,13 +147,13 @@ static cnas_status skip_create(const cnas_op_args *a, const cnas_params *p, void
     cnas_status st = dop_new("skip_connect", a, &o, err);
     if (st)
         return st;
-    st = o->stride == 1 ? same_channels(o, "the identity at stride 1", err)
-                        : dop_factorized_reduce_init(o, a, err);
-    o->bn_after = o->stride == 1 && p && cnas_params_bool(p, "bn_after");
+    st = o->kit.stride == 1 ? same_channels(o, "the identity at stride 1", err)
+                            : dop_factorized_reduce_init(o, a, err);
+    o->bn_after = o->kit.stride == 1 && p && cnas_params_bool(p, "bn_after");
     if (!st && o->bn_after)
-        st = dop_bn_new(o, "1", o->c_in, false, &o->bn[0], err);
+        st = cnas_opkit_bn_new(&o->kit, "1", o->kit.c_in, false, &o->bn[0], err);
     if (st) {
-        dop_destroy(o);
+        cnas_opkit_destroy(o);
         return st;
     }
     *self = o;
@@ -165,10 +165,10 @@ static cnas_tensor *skip_forward(void *self, cnas_graph *g, cnas_tensor *x,
 {
     dop_op *o = self;
     if (o->reduce)
-        return dop_factorized_reduce_forward(o, g, x, dop_training(ctx));
-    if (!dop_check_input(o, g, x))
+        return dop_factorized_reduce_forward(o, g, x, cnas_opkit_training(ctx));
+    if (!cnas_opkit_check_input(&o->kit, g, x, 0))
         return NULL;
-    return o->bn_after ? dop_bn_forward(g, x, &o->bn[0], dop_training(ctx)) : x;
+    return o->bn_after ? cnas_opkit_bn_forward(g, x, &o->bn[0], cnas_opkit_training(ctx)) : x;
 }
 
 static int64_t skip_flops(void *self, const int64_t in[4], int64_t out[4])
@@ -176,12 +176,11 @@ static int64_t skip_flops(void *self, const int64_t in[4], int64_t out[4])
     dop_op *o = self;
     if (o->reduce)
         return dop_factorized_reduce_flops(o, in, out);
-    if (!dop_flops_input(o, in, out))
+    if (!cnas_opkit_flops_input(&o->kit, in, out))
         return -1;
     for (int i = 0; i < 4; i++)
         out[i] = in[i];
     return o->bn_after ? in[0] * in[1] * in[2] * in[3] : 0;
 }
 
-const cnas_op_vtable dop_skip_connect_vt = {sizeof(cnas_op_vtable), skip_create, dop_destroy,
-                                            skip_forward, dop_tensors, skip_flops};
+const cnas_op_vtable dop_skip_connect_vt = CNAS_OPKIT_VTABLE(skip_create, skip_forward, skip_flops);

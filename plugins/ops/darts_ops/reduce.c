@@ -18,14 +18,18 @@
 
 cnas_status dop_factorized_reduce_init(dop_op *o, const cnas_op_args *a, cnas_error *err)
 {
-    if (o->c_out % 2)
-        return dop_fail(err, o, "C_out = %d is odd; FactorizedReduce concatenates two halves "
-                        "of C_out/2 channels, so C_out must be even", o->c_out);
+    if (o->kit.c_out % 2)
+        return cnas_opkit_fail(&o->kit, err, "C_out = %d is odd; FactorizedReduce concatenates "
+                               "two halves of C_out/2 channels, so C_out must be even",
+                               o->kit.c_out);
     o->reduce = true;
     cnas_status st;
-    if ((st = dop_conv(o, a, "conv_1.weight", o->c_out / 2, o->c_in, 1, &o->conv[0], err)) ||
-        (st = dop_conv(o, a, "conv_2.weight", o->c_out / 2, o->c_in, 1, &o->conv[1], err)) ||
-        (st = dop_bn_new(o, "bn", o->c_out, o->affine, &o->bn[0], err)))
+    int half = o->kit.c_out / 2;
+    if ((st = cnas_opkit_conv(&o->kit, a, "conv_1.weight", half, o->kit.c_in, 1, &o->conv[0],
+                              err)) ||
+        (st = cnas_opkit_conv(&o->kit, a, "conv_2.weight", half, o->kit.c_in, 1, &o->conv[1],
+                              err)) ||
+        (st = cnas_opkit_bn_new(&o->kit, "bn", o->kit.c_out, o->kit.affine, &o->bn[0], err)))
         return st;
     return CNAS_OK;
 }
@@ -33,7 +37,7 @@ cnas_status dop_factorized_reduce_init(dop_op *o, const cnas_op_args *a, cnas_er
 cnas_tensor *dop_factorized_reduce_forward(dop_op *o, cnas_graph *g, cnas_tensor *x,
                                            bool training)
 {
-    if (!dop_check_input(o, g, x))
+    if (!cnas_opkit_check_input(&o->kit, g, x, 0))
         return NULL;
     int64_t h = x->shape[2], w = x->shape[3];
     if (h % 2 || w % 2) {
@@ -43,7 +47,7 @@ cnas_tensor *dop_factorized_reduce_forward(dop_op *o, cnas_graph *g, cnas_tensor
                                "branches on x and x[:, :, 1:, 1:] would give %lldx%lld and "
                                "%lldx%lld, which cannot be concatenated (FactorizedReduce "
                                "needs even H and W)",
-                               o->op, cnas_shape_str(x, s, sizeof s), (long long)h,
+                               o->kit.op, cnas_shape_str(x, s, sizeof s), (long long)h,
                                (long long)w, (long long)((h + 1) / 2), (long long)((w + 1) / 2),
                                (long long)(h / 2), (long long)(w / 2));
     }
@@ -54,18 +58,18 @@ cnas_tensor *dop_factorized_reduce_forward(dop_op *o, cnas_graph *g, cnas_tensor
                                       &s2)};
     if (!br[0] || !br[1])
         return NULL;
-    return dop_bn_forward(g, cnas_concat(g, 2, br), &o->bn[0], training);
+    return cnas_opkit_bn_forward(g, cnas_concat(g, 2, br), &o->bn[0], training);
 }
 
 int64_t dop_factorized_reduce_flops(const dop_op *o, const int64_t in[4], int64_t out[4])
 {
-    if (!dop_flops_input(o, in, out) || in[2] % 2 || in[3] % 2)
+    if (!cnas_opkit_flops_input(&o->kit, in, out) || in[2] % 2 || in[3] % 2)
         return -1;
     int64_t shifted[4] = {in[0], in[1], in[2] - 1, in[3] - 1}, half[4];
-    int64_t f = dop_conv_flops(in, o->c_out / 2, 1, 1, 2, 0, 1, half);
-    f += dop_conv_flops(shifted, o->c_out / 2, 1, 1, 2, 0, 1, half);
+    int64_t f = cnas_opkit_conv_flops(in, o->kit.c_out / 2, 1, 1, 2, 0, 1, half);
+    f += cnas_opkit_conv_flops(shifted, o->kit.c_out / 2, 1, 1, 2, 0, 1, half);
     out[0] = half[0];
-    out[1] = o->c_out;
+    out[1] = o->kit.c_out;
     out[2] = half[2];
     out[3] = half[3];
     return f + out[0] * out[1] * out[2] * out[3];
@@ -79,7 +83,7 @@ static cnas_status fr_create(const cnas_op_args *a, const cnas_params *p, void *
     if (st)
         return st;
     if ((st = dop_factorized_reduce_init(o, a, err))) {
-        dop_destroy(o);
+        cnas_opkit_destroy(o);
         return st;
     }
     *self = o;
@@ -89,7 +93,7 @@ static cnas_status fr_create(const cnas_op_args *a, const cnas_params *p, void *
 static cnas_tensor *fr_forward(void *self, cnas_graph *g, cnas_tensor *x,
                                const cnas_op_forward_ctx *ctx)
 {
-    return dop_factorized_reduce_forward(self, g, x, dop_training(ctx));
+    return dop_factorized_reduce_forward(self, g, x, cnas_opkit_training(ctx));
 }
 
 static int64_t fr_flops(void *self, const int64_t in[4], int64_t out[4])
@@ -97,8 +101,7 @@ static int64_t fr_flops(void *self, const int64_t in[4], int64_t out[4])
     return dop_factorized_reduce_flops(self, in, out);
 }
 
-const cnas_op_vtable dop_factorized_reduce_vt = {sizeof(cnas_op_vtable), fr_create, dop_destroy,
-                                                 fr_forward, dop_tensors, fr_flops};
+const cnas_op_vtable dop_factorized_reduce_vt = CNAS_OPKIT_VTABLE(fr_create, fr_forward, fr_flops);
 
 /* ---- ReLUConvBN ------------------------------------------------------------------ */
 
@@ -110,13 +113,15 @@ static cnas_status rcb_create(const char *name, int k, int pad, const cnas_op_ar
     if (st)
         return st;
     if (k < 1 || pad < 0)
-        st = dop_fail(err, o, "kernel_size = %d, padding = %d; expected kernel_size >= 1 and "
-                      "padding >= 0", k, pad);
+        st = cnas_opkit_fail(&o->kit, err, "kernel_size = %d, padding = %d; expected "
+                             "kernel_size >= 1 and padding >= 0", k, pad);
     o->kernel = k;
     o->pad = pad;
-    if (st || (st = dop_conv(o, a, "op.1.weight", o->c_out, o->c_in, k, &o->conv[0], err)) ||
-        (st = dop_bn_new(o, "op.2", o->c_out, o->affine, &o->bn[0], err))) {
-        dop_destroy(o);
+    if (st ||
+        (st = cnas_opkit_conv(&o->kit, a, "op.1.weight", o->kit.c_out, o->kit.c_in, k,
+                              &o->conv[0], err)) ||
+        (st = cnas_opkit_bn_new(&o->kit, "op.2", o->kit.c_out, o->kit.affine, &o->bn[0], err))) {
+        cnas_opkit_destroy(o);
         return st;
     }
     *self = o;
@@ -142,24 +147,24 @@ static cnas_tensor *rcb_forward(void *self, cnas_graph *g, cnas_tensor *x,
                                 const cnas_op_forward_ctx *ctx)
 {
     dop_op *o = self;
-    if (!dop_check_input(o, g, x))
+    if (!cnas_opkit_check_input(&o->kit, g, x, 0))
         return NULL;
-    cnas_conv2d_params c = {.stride_h = o->stride, .stride_w = o->stride, .pad_h = o->pad,
+    cnas_conv2d_params c = {.stride_h = o->kit.stride, .stride_w = o->kit.stride, .pad_h = o->pad,
                             .pad_w = o->pad};
-    return dop_bn_forward(g, cnas_conv2d(g, cnas_relu(g, x), o->conv[0], NULL, &c), &o->bn[0],
-                          dop_training(ctx));
+    return cnas_opkit_bn_forward(g, cnas_conv2d(g, cnas_relu(g, x), o->conv[0], NULL, &c),
+                                 &o->bn[0], cnas_opkit_training(ctx));
 }
 
 static int64_t rcb_flops(void *self, const int64_t in[4], int64_t out[4])
 {
     dop_op *o = self;
-    if (!dop_flops_input(o, in, out))
+    if (!cnas_opkit_flops_input(&o->kit, in, out))
         return -1;
-    int64_t f = dop_conv_flops(in, o->c_out, 1, o->kernel, o->stride, o->pad, 1, out);
+    int64_t f =
+        cnas_opkit_conv_flops(in, o->kit.c_out, 1, o->kernel, o->kit.stride, o->pad, 1, out);
     return f < 0 ? -1 : f + out[0] * out[1] * out[2] * out[3];
 }
 
-const cnas_op_vtable dop_relu_conv_bn_vt = {sizeof(cnas_op_vtable), relu_conv_bn_create,
-                                            dop_destroy, rcb_forward, dop_tensors, rcb_flops};
-const cnas_op_vtable dop_conv_3x3_vt = {sizeof(cnas_op_vtable), conv_3x3_create, dop_destroy,
-                                        rcb_forward, dop_tensors, rcb_flops};
+const cnas_op_vtable dop_relu_conv_bn_vt =
+    CNAS_OPKIT_VTABLE(relu_conv_bn_create, rcb_forward, rcb_flops);
+const cnas_op_vtable dop_conv_3x3_vt = CNAS_OPKIT_VTABLE(conv_3x3_create, rcb_forward, rcb_flops);

@@ -20,14 +20,14 @@ static cnas_status sep_create(const char *name, int k, const cnas_op_args *a, vo
         return st;
     o->kernel = k;
     o->pad = k / 2;
-    int64_t ci = o->c_in, co = o->c_out;
-    if ((st = dop_conv(o, a, "op.1.weight", ci, 1, k, &o->conv[0], err)) ||
-        (st = dop_conv(o, a, "op.2.weight", ci, ci, 1, &o->conv[1], err)) ||
-        (st = dop_bn_new(o, "op.3", ci, o->affine, &o->bn[0], err)) ||
-        (st = dop_conv(o, a, "op.5.weight", ci, 1, k, &o->conv[2], err)) ||
-        (st = dop_conv(o, a, "op.6.weight", co, ci, 1, &o->conv[3], err)) ||
-        (st = dop_bn_new(o, "op.7", co, o->affine, &o->bn[1], err))) {
-        dop_destroy(o);
+    int64_t ci = o->kit.c_in, co = o->kit.c_out;
+    if ((st = cnas_opkit_conv(&o->kit, a, "op.1.weight", ci, 1, k, &o->conv[0], err)) ||
+        (st = cnas_opkit_conv(&o->kit, a, "op.2.weight", ci, ci, 1, &o->conv[1], err)) ||
+        (st = cnas_opkit_bn_new(&o->kit, "op.3", ci, o->kit.affine, &o->bn[0], err)) ||
+        (st = cnas_opkit_conv(&o->kit, a, "op.5.weight", ci, 1, k, &o->conv[2], err)) ||
+        (st = cnas_opkit_conv(&o->kit, a, "op.6.weight", co, ci, 1, &o->conv[3], err)) ||
+        (st = cnas_opkit_bn_new(&o->kit, "op.7", co, o->kit.affine, &o->bn[1], err))) {
+        cnas_opkit_destroy(o);
         return st;
     }
     *self = o;
@@ -50,39 +50,38 @@ static cnas_tensor *sep_forward(void *self, cnas_graph *g, cnas_tensor *x,
                                 const cnas_op_forward_ctx *ctx)
 {
     dop_op *o = self;
-    if (!dop_check_input(o, g, x))
+    if (!cnas_opkit_check_input(&o->kit, g, x, 0))
         return NULL;
-    bool tr = dop_training(ctx);
-    cnas_conv2d_params dw1 = {.stride_h = o->stride, .stride_w = o->stride, .pad_h = o->pad,
-                              .pad_w = o->pad, .groups = o->c_in};
-    cnas_conv2d_params dw2 = {.pad_h = o->pad, .pad_w = o->pad, .groups = o->c_in};
+    bool tr = cnas_opkit_training(ctx);
+    cnas_conv2d_params dw1 = {.stride_h = o->kit.stride, .stride_w = o->kit.stride,
+                              .pad_h = o->pad, .pad_w = o->pad, .groups = o->kit.c_in};
+    cnas_conv2d_params dw2 = {.pad_h = o->pad, .pad_w = o->pad, .groups = o->kit.c_in};
     cnas_conv2d_params pw = {0};
     cnas_tensor *h = cnas_conv2d(g, cnas_relu(g, x), o->conv[0], NULL, &dw1);
-    h = dop_bn_forward(g, cnas_conv2d(g, h, o->conv[1], NULL, &pw), &o->bn[0], tr);
+    h = cnas_opkit_bn_forward(g, cnas_conv2d(g, h, o->conv[1], NULL, &pw), &o->bn[0], tr);
     h = cnas_conv2d(g, cnas_relu(g, h), o->conv[2], NULL, &dw2);
-    return dop_bn_forward(g, cnas_conv2d(g, h, o->conv[3], NULL, &pw), &o->bn[1], tr);
+    return cnas_opkit_bn_forward(g, cnas_conv2d(g, h, o->conv[3], NULL, &pw), &o->bn[1], tr);
 }
 
 static int64_t sep_flops(void *self, const int64_t in[4], int64_t out[4])
 {
     dop_op *o = self;
-    if (!dop_flops_input(o, in, out))
+    if (!cnas_opkit_flops_input(&o->kit, in, out))
         return -1;
     int64_t a[4], b[4], c[4], f = 0, part;
-    if ((part = dop_conv_flops(in, o->c_in, o->c_in, o->kernel, o->stride, o->pad, 1, a)) < 0)
+    if ((part = cnas_opkit_conv_flops(in, o->kit.c_in, o->kit.c_in, o->kernel, o->kit.stride,
+                                      o->pad, 1, a)) < 0)
         return -1;
     f += part;
-    f += dop_conv_flops(a, o->c_in, 1, 1, 1, 0, 1, b);
+    f += cnas_opkit_conv_flops(a, o->kit.c_in, 1, 1, 1, 0, 1, b);
     f += b[0] * b[1] * b[2] * b[3];
-    f += dop_conv_flops(b, o->c_in, o->c_in, o->kernel, 1, o->pad, 1, c);
-    f += dop_conv_flops(c, o->c_out, 1, 1, 1, 0, 1, out);
+    f += cnas_opkit_conv_flops(b, o->kit.c_in, o->kit.c_in, o->kernel, 1, o->pad, 1, c);
+    f += cnas_opkit_conv_flops(c, o->kit.c_out, 1, 1, 1, 0, 1, out);
     return f + out[0] * out[1] * out[2] * out[3];
 }
 
-const cnas_op_vtable dop_sep_conv_3x3_vt = {sizeof(cnas_op_vtable), sep3_create, dop_destroy,
-                                            sep_forward, dop_tensors, sep_flops};
-const cnas_op_vtable dop_sep_conv_5x5_vt = {sizeof(cnas_op_vtable), sep5_create, dop_destroy,
-                                            sep_forward, dop_tensors, sep_flops};
+const cnas_op_vtable dop_sep_conv_3x3_vt = CNAS_OPKIT_VTABLE(sep3_create, sep_forward, sep_flops);
+const cnas_op_vtable dop_sep_conv_5x5_vt = CNAS_OPKIT_VTABLE(sep5_create, sep_forward, sep_flops);
 
 /* ---- DilConv -------------------------------------------------------------------- */
 
@@ -96,10 +95,11 @@ static cnas_status dil_create(const char *name, int k, const cnas_op_args *a, vo
     o->kernel = k;
     o->dilation = 2;
     o->pad = k == 3 ? 2 : 4;
-    if ((st = dop_conv(o, a, "op.1.weight", o->c_in, 1, k, &o->conv[0], err)) ||
-        (st = dop_conv(o, a, "op.2.weight", o->c_out, o->c_in, 1, &o->conv[1], err)) ||
-        (st = dop_bn_new(o, "op.3", o->c_out, o->affine, &o->bn[0], err))) {
-        dop_destroy(o);
+    if ((st = cnas_opkit_conv(&o->kit, a, "op.1.weight", o->kit.c_in, 1, k, &o->conv[0], err)) ||
+        (st = cnas_opkit_conv(&o->kit, a, "op.2.weight", o->kit.c_out, o->kit.c_in, 1,
+                              &o->conv[1], err)) ||
+        (st = cnas_opkit_bn_new(&o->kit, "op.3", o->kit.c_out, o->kit.affine, &o->bn[0], err))) {
+        cnas_opkit_destroy(o);
         return st;
     }
     *self = o;
@@ -122,31 +122,29 @@ static cnas_tensor *dil_forward(void *self, cnas_graph *g, cnas_tensor *x,
                                 const cnas_op_forward_ctx *ctx)
 {
     dop_op *o = self;
-    if (!dop_check_input(o, g, x))
+    if (!cnas_opkit_check_input(&o->kit, g, x, 0))
         return NULL;
-    cnas_conv2d_params dw = {.stride_h = o->stride, .stride_w = o->stride, .pad_h = o->pad,
-                             .pad_w = o->pad, .dilation_h = o->dilation,
-                             .dilation_w = o->dilation, .groups = o->c_in};
+    cnas_conv2d_params dw = {.stride_h = o->kit.stride, .stride_w = o->kit.stride,
+                             .pad_h = o->pad, .pad_w = o->pad, .dilation_h = o->dilation,
+                             .dilation_w = o->dilation, .groups = o->kit.c_in};
     cnas_conv2d_params pw = {0};
     cnas_tensor *h = cnas_conv2d(g, cnas_relu(g, x), o->conv[0], NULL, &dw);
-    return dop_bn_forward(g, cnas_conv2d(g, h, o->conv[1], NULL, &pw), &o->bn[0],
-                          dop_training(ctx));
+    return cnas_opkit_bn_forward(g, cnas_conv2d(g, h, o->conv[1], NULL, &pw), &o->bn[0],
+                                 cnas_opkit_training(ctx));
 }
 
 static int64_t dil_flops(void *self, const int64_t in[4], int64_t out[4])
 {
     dop_op *o = self;
-    if (!dop_flops_input(o, in, out))
+    if (!cnas_opkit_flops_input(&o->kit, in, out))
         return -1;
     int64_t a[4], f;
-    if ((f = dop_conv_flops(in, o->c_in, o->c_in, o->kernel, o->stride, o->pad, o->dilation,
-                            a)) < 0)
+    if ((f = cnas_opkit_conv_flops(in, o->kit.c_in, o->kit.c_in, o->kernel, o->kit.stride,
+                                   o->pad, o->dilation, a)) < 0)
         return -1;
-    f += dop_conv_flops(a, o->c_out, 1, 1, 1, 0, 1, out);
+    f += cnas_opkit_conv_flops(a, o->kit.c_out, 1, 1, 1, 0, 1, out);
     return f + out[0] * out[1] * out[2] * out[3];
 }
 
-const cnas_op_vtable dop_dil_conv_3x3_vt = {sizeof(cnas_op_vtable), dil3_create, dop_destroy,
-                                            dil_forward, dop_tensors, dil_flops};
-const cnas_op_vtable dop_dil_conv_5x5_vt = {sizeof(cnas_op_vtable), dil5_create, dop_destroy,
-                                            dil_forward, dop_tensors, dil_flops};
+const cnas_op_vtable dop_dil_conv_3x3_vt = CNAS_OPKIT_VTABLE(dil3_create, dil_forward, dil_flops);
+const cnas_op_vtable dop_dil_conv_5x5_vt = CNAS_OPKIT_VTABLE(dil5_create, dil_forward, dil_flops);

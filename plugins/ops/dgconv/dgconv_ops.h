@@ -35,14 +35,6 @@
 #include <cnas/cnas.h>
 #include <cnas/dgconv.h>
 
-#define DG_MAX_TENSORS 20
-#define DG_NAME_MAX 32
-
-typedef struct dg_bn {
-    cnas_tensor *gamma, *beta;  /* NULL when not affine */
-    cnas_tensor *mean, *var;    /* NULL when running statistics are off */
-} dg_bn;
-
 /* A bias-free k x k conv; a DGConv when gate is set (then c_in = c_out = 2^K). */
 typedef struct dg_conv {
     int c_in, c_out, k, stride;
@@ -52,22 +44,20 @@ typedef struct dg_conv {
 typedef enum dg_gate_init { DG_INIT_RANDOM, DG_INIT_DEPTHWISE, DG_INIT_DENSE } dg_gate_init;
 
 typedef struct dg_op {
-    const char *op;             /* component name, for messages */
-    int c_in, c_out, stride;
-    bool affine, track;
+    cnas_opkit kit;             /* first: name, C_in, C_out, stride, affine, tensors */
     bool project;               /* dg_resblock: 1x1 conv + BN shortcut */
     dg_gate_init init;
     dg_conv conv[3];            /* dgconv_3x3: conv[0]; dg_resblock: conv1, conv2, downsample */
-    dg_bn bn[3];
-    int n_tensors;
-    cnas_named_tensor tensors[DG_MAX_TENSORS];
-    char names[DG_MAX_TENSORS][DG_NAME_MAX];
+    cnas_opkit_bn bn[3];
 } dg_op;
 
 /* ---- common.c ------------------------------------------------------------------ */
 
-/* Validate the common arguments (present, C >= 1, stride 1 or 2, an init stream, the
- * gate_init key) and allocate a zeroed instance named `op`. */
+/* Argument checks, tensors, batch norms, input checks and the BN forward are the op kit's
+ * (cnas/opkit.h); destroy and tensors are cnas_opkit_destroy / cnas_opkit_tensors. */
+
+/* cnas_opkit_new (the argument checks) plus an init stream and the gate_init key, for a
+ * zeroed dg_op named `op`. */
 cnas_status dg_new(const char *op, const cnas_op_args *a, const cnas_params *p, dg_op **out,
                    cnas_error *err);
 /* An error naming the op and C unless c is 2^K, K = 1..CNAS_DGCONV_MAX_K. */
@@ -75,17 +65,7 @@ cnas_status dg_check_pow2(const dg_op *o, const char *what, int c, cnas_error *e
 /* A conv named prefix.weight, plus prefix.dg_gate when dg (c_in must equal c_out). */
 cnas_status dg_conv_new(dg_op *o, const cnas_op_args *a, const char *prefix, int c_in, int c_out,
                         int k, int stride, bool dg, dg_conv *c, cnas_error *err);
-cnas_status dg_bn_new(dg_op *o, const char *prefix, int c, dg_bn *bn, cnas_error *err);
-void dg_destroy(void *self);
-int dg_tensors(void *self, cnas_named_tensor *out, int max);
-
-bool dg_check_input(const dg_op *o, cnas_graph *g, cnas_tensor *x);
 cnas_tensor *dg_conv_forward(cnas_graph *g, cnas_tensor *x, const dg_conv *c);
-cnas_tensor *dg_bn_forward(cnas_graph *g, cnas_tensor *x, const dg_bn *bn, bool training);
-static inline bool dg_training(const cnas_op_forward_ctx *ctx)
-{
-    return ctx && ctx->training;
-}
 /* MACs of c on in (4 dims) with its current groups, and its output shape; -1 if it cannot run. */
 int64_t dg_conv_flops(const dg_conv *c, const int64_t in[4], int64_t out[4]);
 static inline int64_t dg_numel4(const int64_t s[4])

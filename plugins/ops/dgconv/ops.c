@@ -10,15 +10,16 @@ static cnas_status conv_create(const cnas_op_args *a, const cnas_params *p, void
     cnas_status st = dg_new("dgconv_3x3", a, p, &o, err);
     if (st)
         return st;
-    if (o->c_in != o->c_out)
+    if (o->kit.c_in != o->kit.c_out)
         st = cnas_error_set(err, CNAS_ERR_INVALID, "dgconv_3x3: C_in = %d, C_out = %d; the "
-                            "DGConv mask is C x C, so it needs C_in = C_out", o->c_in, o->c_out);
-    else if (!(st = dg_check_pow2(o, "channels", o->c_in, err)) &&
-             !(st = dg_conv_new(o, a, "op.1", o->c_in, o->c_out, 3, o->stride, true, &o->conv[0],
-                                err)))
-        st = dg_bn_new(o, "op.2", o->c_out, &o->bn[0], err);
+                            "DGConv mask is C x C, so it needs C_in = C_out", o->kit.c_in,
+                            o->kit.c_out);
+    else if (!(st = dg_check_pow2(o, "channels", o->kit.c_in, err)) &&
+             !(st = dg_conv_new(o, a, "op.1", o->kit.c_in, o->kit.c_out, 3, o->kit.stride, true,
+                                &o->conv[0], err)))
+        st = cnas_opkit_bn_new(&o->kit, "op.2", o->kit.c_out, o->kit.affine, &o->bn[0], err);
     if (st) {
-        dg_destroy(o);
+        cnas_opkit_destroy(o);
         return st;
     }
     *self = o;
@@ -29,10 +30,10 @@ static cnas_tensor *conv_forward(void *self, cnas_graph *g, cnas_tensor *x,
                                  const cnas_op_forward_ctx *ctx)
 {
     dg_op *o = self;
-    if (!dg_check_input(o, g, x))
+    if (!cnas_opkit_check_input(&o->kit, g, x, 0))
         return NULL;
     cnas_tensor *h = dg_conv_forward(g, cnas_relu(g, x), &o->conv[0]);
-    return dg_bn_forward(g, h, &o->bn[0], dg_training(ctx));
+    return cnas_opkit_bn_forward(g, h, &o->bn[0], cnas_opkit_training(ctx));
 }
 
 static int64_t conv_flops(void *self, const int64_t in[4], int64_t out[4])
@@ -51,8 +52,7 @@ static int64_t conv_flops(void *self, const int64_t in[4], int64_t out[4])
     return f + dg_numel4(out);
 }
 
-const cnas_op_vtable dg_dgconv_3x3_vt = {sizeof(cnas_op_vtable), conv_create, dg_destroy,
-                                         conv_forward, dg_tensors, conv_flops};
+const cnas_op_vtable dg_dgconv_3x3_vt = CNAS_OPKIT_VTABLE(conv_create, conv_forward, conv_flops);
 
 /* ---- dg_resblock ---------------------------------------------------------------------- */
 
@@ -63,19 +63,20 @@ static cnas_status block_create(const cnas_op_args *a, const cnas_params *p, voi
     cnas_status st = dg_new("dg_resblock", a, p, &o, err);
     if (st)
         return st;
-    o->project = o->c_in != o->c_out || o->stride != 1;
-    bool square = o->c_in == o->c_out;
-    if ((st = dg_check_pow2(o, "C_out", o->c_out, err)) ||
-        (st = dg_conv_new(o, a, "conv1", o->c_in, o->c_out, 3, o->stride, square, &o->conv[0],
+    o->project = o->kit.c_in != o->kit.c_out || o->kit.stride != 1;
+    bool square = o->kit.c_in == o->kit.c_out;
+    cnas_opkit *k = &o->kit;
+    if ((st = dg_check_pow2(o, "C_out", k->c_out, err)) ||
+        (st = dg_conv_new(o, a, "conv1", k->c_in, k->c_out, 3, k->stride, square, &o->conv[0],
                           err)) ||
-        (st = dg_bn_new(o, "bn1", o->c_out, &o->bn[0], err)) ||
-        (st = dg_conv_new(o, a, "conv2", o->c_out, o->c_out, 3, 1, true, &o->conv[1], err)) ||
-        (st = dg_bn_new(o, "bn2", o->c_out, &o->bn[1], err)) ||
+        (st = cnas_opkit_bn_new(k, "bn1", k->c_out, k->affine, &o->bn[0], err)) ||
+        (st = dg_conv_new(o, a, "conv2", k->c_out, k->c_out, 3, 1, true, &o->conv[1], err)) ||
+        (st = cnas_opkit_bn_new(k, "bn2", k->c_out, k->affine, &o->bn[1], err)) ||
         (o->project &&
-         ((st = dg_conv_new(o, a, "downsample.0", o->c_in, o->c_out, 1, o->stride, false,
+         ((st = dg_conv_new(o, a, "downsample.0", k->c_in, k->c_out, 1, k->stride, false,
                             &o->conv[2], err)) ||
-          (st = dg_bn_new(o, "downsample.1", o->c_out, &o->bn[2], err))))) {
-        dg_destroy(o);
+          (st = cnas_opkit_bn_new(k, "downsample.1", k->c_out, k->affine, &o->bn[2], err))))) {
+        cnas_opkit_destroy(o);
         return st;
     }
     *self = o;
@@ -86,14 +87,15 @@ static cnas_tensor *block_forward(void *self, cnas_graph *g, cnas_tensor *x,
                                   const cnas_op_forward_ctx *ctx)
 {
     dg_op *o = self;
-    if (!dg_check_input(o, g, x))
+    if (!cnas_opkit_check_input(&o->kit, g, x, 0))
         return NULL;
-    bool tr = dg_training(ctx);
-    cnas_tensor *h = cnas_relu(g, dg_bn_forward(g, dg_conv_forward(g, x, &o->conv[0]), &o->bn[0],
-                                                tr));
-    h = dg_bn_forward(g, dg_conv_forward(g, h, &o->conv[1]), &o->bn[1], tr);
+    bool tr = cnas_opkit_training(ctx);
+    cnas_tensor *h =
+        cnas_relu(g, cnas_opkit_bn_forward(g, dg_conv_forward(g, x, &o->conv[0]), &o->bn[0], tr));
+    h = cnas_opkit_bn_forward(g, dg_conv_forward(g, h, &o->conv[1]), &o->bn[1], tr);
     cnas_tensor *sc =
-        o->project ? dg_bn_forward(g, dg_conv_forward(g, x, &o->conv[2]), &o->bn[2], tr) : x;
+        o->project ? cnas_opkit_bn_forward(g, dg_conv_forward(g, x, &o->conv[2]), &o->bn[2], tr)
+                   : x;
     return cnas_relu(g, cnas_add(g, h, sc));
 }
 
@@ -118,5 +120,4 @@ static int64_t block_flops(void *self, const int64_t in[4], int64_t out[4])
     return f1 + f2 + f3 + bns;
 }
 
-const cnas_op_vtable dg_resblock_vt = {sizeof(cnas_op_vtable), block_create, dg_destroy,
-                                       block_forward, dg_tensors, block_flops};
+const cnas_op_vtable dg_resblock_vt = CNAS_OPKIT_VTABLE(block_create, block_forward, block_flops);

@@ -41,21 +41,11 @@
 
 #include <cnas/cnas.h>
 
-/* nb201_resblock with a stride-1 projection and affine off: three ReLUConvBNs of conv
- * weight, conv bias and four BN tensors each. */
-#define NOP_MAX_TENSORS 24
-#define NOP_NAME_MAX 32
-
-typedef struct nop_bn {
-    cnas_tensor *gamma, *beta;  /* NULL when not affine */
-    cnas_tensor *mean, *var;    /* NULL when running statistics are off */
-} nop_bn;
-
 /* ReLU -> conv k x k (stride, pad; bias when not affine) -> BN. */
 typedef struct nop_rcb {
     int c_in, c_out, k, stride, pad;
     cnas_tensor *w, *b;         /* b: NULL when affine */
-    nop_bn bn;
+    cnas_opkit_bn bn;
 } nop_rcb;
 
 typedef enum nop_shortcut {
@@ -64,28 +54,26 @@ typedef enum nop_shortcut {
     NOP_SC_PROJECT = 2,         /* stride 1, C_in != C_out: ReLUConvBN 1x1 */
 } nop_shortcut;
 
+/* nb201_resblock with a stride-1 projection and affine off owns 18 tensors: three
+ * ReLUConvBNs of conv weight, conv bias and four BN tensors each. */
 typedef struct nop_op {
-    const char *op;             /* component name, for messages */
-    int c_in, c_out, stride;
-    bool affine, track;
+    cnas_opkit kit;             /* first: name, C_in, C_out, stride, affine, tensors */
     bool block;                 /* nb201_resblock */
     nop_rcb a;                  /* nor_conv_*: the op; block: conv_a */
     nop_rcb b;                  /* block: conv_b */
     nop_shortcut shortcut;      /* block */
     cnas_tensor *sc_w;          /* NOP_SC_POOL_CONV: the 1x1 conv */
     nop_rcb sc;                 /* NOP_SC_PROJECT */
-    int n_tensors;
-    cnas_named_tensor tensors[NOP_MAX_TENSORS];
-    char names[NOP_MAX_TENSORS][NOP_NAME_MAX];
 } nop_op;
 
 /* ---- common.c ---------------------------------------------------------------- */
 
-/* Validate what every op needs (args present and of ABI 1.0 size at least, C_in, C_out
- * >= 1, stride 1 or 2, an init stream) and allocate a zeroed instance named `op`. */
+/* Argument checks, tensors, batch norms, input checks and FLOPs helpers are the op kit's
+ * (cnas/opkit.h); destroy and tensors are cnas_opkit_destroy / cnas_opkit_tensors. */
+
+/* cnas_opkit_new (the argument checks) plus an init stream, for a zeroed nop_op named
+ * `op`. */
 cnas_status nop_new(const char *op, const cnas_op_args *a, nop_op **out, cnas_error *err);
-void nop_destroy(void *self);
-int nop_tensors(void *self, cnas_named_tensor *out, int max);
 
 /* A ReLUConvBN whose tensors are listed under `prefix` ("" for none): prefix.op.1.weight,
  * prefix.op.1.bias (affine off), prefix.op.2.* (the BN). */
@@ -94,16 +82,7 @@ cnas_status nop_rcb_init(nop_op *o, const cnas_op_args *a, const char *prefix, i
 cnas_tensor *nop_rcb_forward(cnas_graph *g, cnas_tensor *x, const nop_rcb *r, bool training);
 /* MACs of the ReLUConvBN on in (4 dims) and its output shape; -1 when it cannot run. */
 int64_t nop_rcb_flops(const nop_rcb *r, const int64_t in[4], int64_t out[4]);
-/* A bias-free conv weight [c_out, c_in, k, k] with PyTorch's default init, listed as name. */
-cnas_status nop_conv_weight(nop_op *o, const cnas_op_args *a, const char *name, int c_out,
-                            int c_in, int k, cnas_tensor **w, cnas_error *err);
 
-static inline bool nop_training(const cnas_op_forward_ctx *ctx)
-{
-    return ctx && ctx->training;
-}
-/* False (graph error recorded) unless x is [N, C_in, H, W]. */
-bool nop_check_input(const nop_op *o, cnas_graph *g, cnas_tensor *x);
 static inline int64_t nop_numel4(const int64_t s[4])
 {
     return s[0] * s[1] * s[2] * s[3];

@@ -32,51 +32,25 @@
 
 #include <cnas/cnas.h>
 
-/* basic_block with projection: 3 convs, 3 batch norms of 4 tensors each. */
-#define ROP_MAX_TENSORS 16
-#define ROP_NAME_MAX 32
-
-typedef struct rop_bn {
-    cnas_tensor *gamma, *beta;  /* NULL when not affine */
-    cnas_tensor *mean, *var;    /* NULL when running statistics are off */
-} rop_bn;
-
 typedef struct rop_op {
-    const char *op;             /* component name, for messages */
-    int c_in, c_out, stride;
-    bool affine, track;
+    cnas_opkit kit;             /* first: name, C_in, C_out, stride, affine, tensors */
     bool project;               /* basic_block: 1x1 conv + BN shortcut */
     cnas_tensor *conv[3];       /* conv1, conv2, downsample.0 (or conv) */
-    rop_bn bn[3];               /* bn1, bn2, downsample.1 (or bn) */
-    int n_tensors;
-    cnas_named_tensor tensors[ROP_MAX_TENSORS];
-    char names[ROP_MAX_TENSORS][ROP_NAME_MAX];
+    cnas_opkit_bn bn[3];        /* bn1, bn2, downsample.1 (or bn) */
 } rop_op;
 
-/* ---- common.c ------------------------------------------------------------------ */
+/* Argument checks, tensors, batch norms, input checks and FLOPs helpers are the op kit's
+ * (cnas/opkit.h); destroy and tensors are cnas_opkit_destroy / cnas_opkit_tensors. */
 
-/* Validate the arguments every op needs (present, C_in, C_out >= 1, stride 1 or 2, an
- * init stream) and allocate a zeroed instance named `op`. */
-cnas_status rop_new(const char *op, const cnas_op_args *a, rop_op **out, cnas_error *err);
-/* A bias-free conv weight [c_out, c_in, k, k] with PyTorch's default init. */
-cnas_status rop_conv(rop_op *o, const cnas_op_args *a, const char *name, int64_t c_out,
-                     int64_t c_in, int k, cnas_tensor **w, cnas_error *err);
-/* A batch norm over c channels listed as prefix.weight / .bias / .running_mean / .running_var. */
-cnas_status rop_bn_new(rop_op *o, const char *prefix, int64_t c, rop_bn *bn, cnas_error *err);
-void rop_destroy(void *self);
-int rop_tensors(void *self, cnas_named_tensor *out, int max);
-
-/* False (graph error recorded) unless x is [N, C_in, H, W] with H, W >= min_hw. */
-bool rop_check_input(const rop_op *o, cnas_graph *g, cnas_tensor *x, int64_t min_hw);
-cnas_tensor *rop_bn_forward(cnas_graph *g, cnas_tensor *x, const rop_bn *bn, bool training);
-static inline bool rop_training(const cnas_op_forward_ctx *ctx)
+/* cnas_opkit_new (the argument checks) for a zeroed rop_op named `op`. */
+static inline cnas_status rop_new(const char *op, const cnas_op_args *a, rop_op **out,
+                                  cnas_error *err)
 {
-    return ctx && ctx->training;
+    void *p;
+    cnas_status st = cnas_opkit_new(op, a, sizeof **out, &p, err);
+    *out = p;
+    return st;
 }
-
-/* MACs of a bias-free k x k conv (pad k/2) at stride s from in (4 dims) to c_out
- * channels, plus its output shape; -1 when it cannot run. */
-int64_t rop_conv_flops(const int64_t in[4], int64_t c_out, int k, int stride, int64_t out[4]);
 static inline int64_t rop_numel4(const int64_t s[4])
 {
     return s[0] * s[1] * s[2] * s[3];
