@@ -55,6 +55,17 @@ PY
 )
 check "every kept operation is the edge's decision" 1 "$ok"
 
+# The selection leaves the search untouched: a magnitude run of the same configuration has
+# the same search epoch (alpha.jsonl's first line), and its answer is the genotype the
+# perturbation run logged at the end of that epoch (how docs/selection.md compares the two).
+"$cnas" -q search "$examples/darts-synthetic.ini" "${S[@]}" --set strategy.selection=magnitude \
+    --set run.name=mag >mag.out 2>&1
+check "a magnitude run of the same configuration runs" 0 $?
+[ "$(head -1 runs/mag/alpha.jsonl)" = "$(head -1 $r/alpha.jsonl)" ]
+check "the search epoch is the same with either selection" 0 $?
+[ "$(grep -a 'epoch 0 genotype = ' $r/log.txt | sed 's/.*genotype = //')" = "$(cat runs/mag/arch.txt)" ]
+check "the magnitude answer is the perturbation run's genotype after the search" 0 $?
+
 # kill -9 in the middle of the selection (after 60 evaluations), then resume.
 SEL_FILES="arch.txt projection.csv steps.csv epochs.csv alpha.jsonl ranking.tsv"
 interrupt_resume "darts" k 9 'past runs/k/projection.csv 60' "$examples/darts-synthetic.ini" "${S[@]:2}"
