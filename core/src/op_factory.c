@@ -52,3 +52,27 @@ cnas_op_factory cnas_op_factory_from_list(const cnas_component_list *list)
     cnas_op_factory f = {sizeof f, (void *)list, list_create};
     return f;
 }
+
+/* ---- one op as a recomputed segment ------------------------------------------------ */
+
+typedef struct op_segment {
+    const cnas_op_vtable *vt;
+    void *self;
+    bool training;
+} op_segment;
+
+static cnas_tensor *op_replay(cnas_graph *g, cnas_tensor *const *in, const void *vctx)
+{
+    const op_segment *c = vctx;
+    cnas_op_forward_ctx ctx = {sizeof ctx, c->training, NULL};
+    return c->vt->forward(c->self, g, in[0], &ctx);
+}
+
+cnas_tensor *cnas_op_forward_kept(const cnas_op_vtable *vt, void *self, cnas_graph *g,
+                                  cnas_tensor *x, const cnas_op_forward_ctx *ctx)
+{
+    if (!cnas_graph_grad_enabled(g))
+        return vt->forward(self, g, x, ctx);
+    op_segment seg = {vt, self, ctx && ctx->training};
+    return cnas_recompute(g, op_replay, 1, &x, &seg, sizeof seg);
+}

@@ -85,6 +85,14 @@ cnas_status cnas_op_component_create(const struct cnas_component *c, const cnas_
                                      const char *const *keys, const char *const *values, int n_kv,
                                      const cnas_op_vtable **vt, void **self, cnas_error *err);
 
+/* A space's training step through one op instance keeping only the op's output on the
+ * tape: the op runs as a recomputed segment (cnas_recompute, graph.h), so its
+ * intermediates are recomputed in the backward pass. The gradients are bit for bit those
+ * of vt->forward. The op must be deterministic (no draws from ctx->rng; apply drop-path
+ * and the like outside). Without a tape it is vt->forward. */
+cnas_tensor *cnas_op_forward_kept(const cnas_op_vtable *vt, void *self, cnas_graph *g,
+                                  cnas_tensor *x, const cnas_op_forward_ctx *ctx);
+
 /* A factory over a plain array of components (one plugin's, or a test's table):
  * names are looked up among the op components of the array. */
 typedef struct cnas_component_list {

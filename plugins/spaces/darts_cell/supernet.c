@@ -401,27 +401,14 @@ static cnas_tensor *run_op(fwd *f, dc_op *op, cnas_tensor *x)
     return op->vt->forward(op->self, f->g, x, &f->ctx);
 }
 
-/* One operation as a recomputed segment (a network's or a single path's training step):
- * only its output stays on the tape, its intermediates are recomputed in the backward
- * pass. Drop-path draws random numbers, so it stays outside. */
-typedef struct op_segment {
-    dc_op *op;
-    bool training;
-} op_segment;
-
-static cnas_tensor *op_replay(cnas_graph *g, cnas_tensor *const *in, const void *vctx)
-{
-    const op_segment *c = vctx;
-    cnas_op_forward_ctx ctx = {sizeof ctx, c->training, NULL};
-    return c->op->vt->forward(c->op->self, g, in[0], &ctx);
-}
-
+/* An operation of a path (a network or a single path), or a cell's preprocessing, keeping
+ * only its output on the tape when `recompute` is on (drop-path draws random numbers, so
+ * it stays outside). */
 static cnas_tensor *run_op_kept(fwd *f, dc_op *op, cnas_tensor *x)
 {
-    if (!f->s->recompute || op->identity || !cnas_graph_grad_enabled(f->g))
+    if (!f->s->recompute || op->identity)
         return run_op(f, op, x);
-    op_segment seg = {op, f->a->training};
-    return cnas_recompute(f->g, op_replay, 1, &x, &seg, sizeof seg);
+    return cnas_op_forward_kept(op->vt, op->self, f->g, x, &f->ctx);
 }
 
 /* One edge's contribution, or NULL with *none set when it contributes nothing; mw is

@@ -388,28 +388,15 @@ static int selected(const nb_space *s, const cnas_arch *sel, int point, int k)
     return sel ? (int)((sel->mask[point] >> k) & 1u) : 1;
 }
 
-/* One operation of a path (a network or a single path) as a recomputed segment: only
- * its output stays on the tape. Operations without tensors (skip, pooling) keep next
- * to nothing, so they run as they are. */
-typedef struct op_segment {
-    const nb_op *op;
-    bool training;
-} op_segment;
-
-static cnas_tensor *op_replay(cnas_graph *g, cnas_tensor *const *in, const void *vctx)
-{
-    const op_segment *c = vctx;
-    cnas_op_forward_ctx ctx = {sizeof ctx, c->training, NULL};
-    return c->op->vt->forward(c->op->self, g, in[0], &ctx);
-}
-
+/* An operation of a path (a network or a single path), keeping only its output on the
+ * tape when `recompute` is on. Operations without tensors (skip, pooling) keep next to
+ * nothing, so they run as they are. */
 static cnas_tensor *path_op(const nb_space *s, cnas_graph *g, const nb_op *op, cnas_tensor *x,
                             const cnas_op_forward_ctx *ctx)
 {
-    if (!s->recompute || !cnas_graph_grad_enabled(g) || op->vt->tensors(op->self, NULL, 0) == 0)
+    if (!s->recompute || op->vt->tensors(op->self, NULL, 0) == 0)
         return op->vt->forward(op->self, g, x, ctx);
-    op_segment seg = {op, ctx->training};
-    return cnas_recompute(g, op_replay, 1, &x, &seg, sizeof seg);
+    return cnas_op_forward_kept(op->vt, op->self, g, x, ctx);
 }
 
 /* One edge's output, or NULL with *none set when it contributes nothing (only `none`
