@@ -150,6 +150,26 @@ typedef struct step_record {
     size_t peak;
 } step_record;
 
+/* A step's record: every parameter's gradient (zeros where none reached it) and every
+ * buffer's values, in tensor order, with `extra` more floats of room; and the arena peak. */
+static step_record record_step(const cnas_named_tensor *t, int nt, const cnas_graph *g,
+                               size_t extra)
+{
+    step_record r = {NULL, 0, cnas_graph_peak_bytes(g)};
+    for (int i = 0; i < nt; i++)
+        r.n += (size_t)t[i].tensor->numel;
+    r.v = calloc(r.n + extra, sizeof *r.v);
+    ck_assert_ptr_nonnull(r.v);
+    size_t o = 0;
+    for (int i = 0; i < nt; i++) {
+        const float *src = t[i].role == CNAS_ROLE_PARAM ? t[i].tensor->grad : t[i].tensor->data;
+        if (src)
+            memcpy(r.v + o, src, (size_t)t[i].tensor->numel * sizeof(float));
+        o += (size_t)t[i].tensor->numel;
+    }
+    return r;
+}
+
 static step_record supernet_step(const char *recompute)
 {
     fx_setup(3, (const char *[]){"init_channels=4", "layers=3", recompute});
@@ -181,17 +201,8 @@ static step_record supernet_step(const char *recompute)
     cnas_tensor *loss = cnas_cross_entropy(g, fx.vt->forward(s, g, x, &fa), y, 0.0f);
     ck_assert_msg(loss != NULL, "%s", cnas_graph_error(g)->msg);
     ck_assert_int_eq(cnas_backward(g, loss), CNAS_OK);
-    step_record r = {NULL, 0, cnas_graph_peak_bytes(g)};
-    for (int i = 0; i < nt; i++)
-        r.n += (size_t)t[i].tensor->numel;
-    r.v = malloc((r.n + 2 * 14 * 8) * sizeof *r.v);
-    size_t o = 0;
-    for (int i = 0; i < nt; i++) {
-        const float *src = t[i].role == CNAS_ROLE_PARAM ? t[i].tensor->grad : t[i].tensor->data;
-        ck_assert_ptr_nonnull(src);
-        memcpy(r.v + o, src, (size_t)t[i].tensor->numel * sizeof(float));
-        o += (size_t)t[i].tensor->numel;
-    }
+    step_record r = record_step(t, nt, g, 2 * 14 * 8);
+    size_t o = r.n;
     for (int k = 0; k < 2; k++, o += 14 * 8)
         memcpy(r.v + o, al[k]->grad, 14 * 8 * sizeof(float));
     r.n = o;
@@ -265,17 +276,7 @@ static step_record network_step(const char *recompute)
                                  cnas_scale(g, cnas_cross_entropy(g, aux, y, 0.0f), 0.4f));
     ck_assert_msg(loss != NULL, "%s", cnas_graph_error(g)->msg);
     ck_assert_int_eq(cnas_backward(g, loss), CNAS_OK);
-    step_record rec = {NULL, 0, cnas_graph_peak_bytes(g)};
-    for (int i = 0; i < nt; i++)
-        rec.n += (size_t)t[i].tensor->numel;
-    rec.v = malloc(rec.n * sizeof *rec.v);
-    size_t o = 0;
-    for (int i = 0; i < nt; i++) {
-        const float *src = t[i].role == CNAS_ROLE_PARAM ? t[i].tensor->grad : t[i].tensor->data;
-        ck_assert_ptr_nonnull(src);
-        memcpy(rec.v + o, src, (size_t)t[i].tensor->numel * sizeof(float));
-        o += (size_t)t[i].tensor->numel;
-    }
+    step_record rec = record_step(t, nt, g, 0);
     free(t);
     cnas_graph_free(g);
     fx.vt->destroy(net);
@@ -316,17 +317,7 @@ static step_record bound_path_step(const char *recompute)
     cnas_tensor *loss = cnas_cross_entropy(g, fx.vt->forward(s, g, x, &fa), y, 0.0f);
     ck_assert_msg(loss != NULL, "%s", cnas_graph_error(g)->msg);
     ck_assert_int_eq(cnas_backward(g, loss), CNAS_OK);
-    step_record rec = {NULL, 0, cnas_graph_peak_bytes(g)};
-    for (int i = 0; i < nt; i++)
-        rec.n += (size_t)t[i].tensor->numel;
-    rec.v = calloc(rec.n, sizeof *rec.v);
-    size_t o = 0;
-    for (int i = 0; i < nt; i++) {
-        const float *src = t[i].role == CNAS_ROLE_PARAM ? t[i].tensor->grad : t[i].tensor->data;
-        if (src)
-            memcpy(rec.v + o, src, (size_t)t[i].tensor->numel * sizeof(float));
-        o += (size_t)t[i].tensor->numel;
-    }
+    step_record rec = record_step(t, nt, g, 0);
     free(t);
     cnas_graph_free(g);
     cnas_arch_free(a);
