@@ -1,30 +1,15 @@
 #!/usr/bin/env bash
 # GOLD-NAS end to end through the cnas binary (docs/gold_nas.md): a search on the open
 # space gold_cell that prunes, records snapshots and writes the front (pareto.csv / .json /
-# .svg, snapshot_<i>.txt, ranking.tsv); FLOPs never rise; a snapshot retrains with
-# `cnas train --arch`; a run killed with kill -9 mid-epoch and resumed writes the same
-# files byte for byte as one never interrupted.
+# .svg, snapshot_<i>.txt, ranking.tsv); FLOPs never rise; warmup_epochs defers pruning and
+# lambda; a snapshot retrains with `cnas train --arch`; a run killed with kill -9 mid-epoch
+# and resumed writes the same files byte for byte as one never interrupted.
 # Usage: gold_nas.sh CNAS_BINARY PLUGIN_DIR
 # With CNAS_TEST_QUICK set (the sanitizer build) the searches are shorter.
 set -u
 cnas=$1
 plugins=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-pass=0
-fail=0
-
-check() { # name expected_code actual_code [output pattern] [output]
-    local name=$1 want=$2 got=$3 pattern=${4:-} out=${5:-}
-    if [ "$got" != "$want" ]; then
-        echo "FAIL $name: exit $got, expected $want"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then
-        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | head -5; fail=$((fail + 1)); return
-    fi
-    echo "ok   $name"; pass=$((pass + 1))
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 epochs=12
 n_train=512
@@ -68,8 +53,10 @@ every_steps = 1
 epochs = 1
 INI
 
-search() { # run_name
-    "$cnas" -q search gold.ini --set run.out_dir=runs --set run.name="$1"
+search() { # run_name [--set key=value ...]
+    local name=$1
+    shift
+    "$cnas" -q search gold.ini --set run.out_dir=runs --set run.name="$name" "$@"
 }
 
 out=$("$cnas" describe gold_nas 2>&1)
@@ -98,6 +85,21 @@ col=$(head -1 "$r/epochs.csv" | tr ',' '\n' | grep -nx mflops | cut -d: -f1)
 check "FLOPs never increase over the epochs" 0 $?
 [ "$(awk -F, 'NR > 1' "$r/pruned.csv" | wc -l)" -ge 1 ]
 check "operators were pruned (pruned.csv)" 0 $?
+
+# warmup_epochs defers the schedule: with a warm-up one epoch past the first pruning of the
+# search above, nothing is pruned before the warm-up ends and lambda stays 0 through it.
+first0=$(awk -F, 'NR > 1 { print $1; exit }' "$r/pruned.csv")
+warm=$((${first0:-0} + 1))
+out=$(search gw --set strategy.warmup_epochs=$warm 2>&1)
+check "a search with warmup_epochs = $warm runs to the end" 0 $? "" "$out"
+first=$(awk -F, 'NR > 1 { print $1; exit }' runs/gw/pruned.csv)
+[ -n "$first0" ] && awk -F, -v w="$warm" 'NR > 1 && $1 < w { bad = 1 } END { exit bad }' \
+    runs/gw/pruned.csv
+check "warm-up: first pruning at epoch ${first:-none}, without warm-up at ${first0:-none}" 0 $?
+col=$(head -1 runs/gw/epochs.csv | tr ',' '\n' | grep -nx lambda | cut -d: -f1)
+[ -n "$col" ] && awk -F, -v c="$col" -v w="$warm" 'NR > 1 && $1 <= w && $c != 0 { bad = 1 }
+    END { exit bad }' runs/gw/epochs.csv
+check "warm-up: lambda is 0 through epoch $warm" 0 $?
 
 # A snapshot retrains stand-alone.
 out=$("$cnas" -q train gold.ini --set run.out_dir=runs --set run.name=t0 --arch "$r/snapshot_0.txt" 2>&1)
@@ -128,5 +130,4 @@ for f in arch.txt ranking.tsv steps.csv epochs.csv pareto.csv pareto.json pareto
     [ $code -eq 0 ] || diff "runs/g1/$f" "runs/gk/$f" | head -4 | cut -c1-160
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -159,6 +159,27 @@ START_TEST(test_the_notation_round_trips_exactly)
                              "sep_conv_3x3(4, 3, 2, 1, 0) + skip_connect(0, 1, 2, 3, 4); "
                              "4 <- skip_connect(3); 3 <- skip_connect(2, 1); 2 <- sep_conv_3x3(0)");
     ck_assert(cnas_arch_equal(a, b));
+    /* The drawings number the nodes as the notation does (2..5). */
+    char dir[] = "/tmp/gold_cell_dotXXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    int n_files = 0;
+    ck_assert(fx.vt->write_dot(s, a, dir, &n_files, &err) == CNAS_OK);
+    ck_assert_int_eq(n_files, 3);
+    char dot[4096] = "", file[4200];
+    snprintf(file, sizeof file, "%s/cell0.dot", dir);
+    FILE *df = fopen(file, "r");
+    ck_assert_ptr_nonnull(df);
+    dot[fread(dot, 1, sizeof dot - 1, df)] = '\0';
+    fclose(df);
+    ck_assert_msg(strstr(dot, "\"c_{k-1}\" -> \"2\" [label=\"sep_conv_3x3\"") &&
+                  strstr(dot, "\"3\" -> \"4\" [label=\"sep_conv_3x3\"") &&
+                  strstr(dot, "\"4\" -> \"5\" [label=\"skip_connect\"") &&
+                  strstr(dot, "\"5\" -> \"c_{k}\"") && !strstr(dot, "\"0\""), "%s", dot);
+    for (int c = 0; c < 3; c++) {
+        snprintf(file, sizeof file, "%s/cell%d.dot", dir, c);
+        unlink(file);
+    }
+    rmdir(dir);
     /* Random architectures: format, parse, format. */
     cnas_rng r;
     cnas_rng_init(&r, 5, "test");

@@ -379,13 +379,14 @@ cnas_status gc_write_json(void *self, const cnas_arch *a, FILE *f, cnas_error *e
     return CNAS_OK;
 }
 
+/* States are labelled as in the notation: c_{k-2}, c_{k-1}, then nodes 2, 3, ... */
 static const char *state_name(int j, char *buf, size_t n)
 {
     if (j == 0)
         return "c_{k-2}";
     if (j == 1)
         return "c_{k-1}";
-    snprintf(buf, n, "%d", j - 2);
+    snprintf(buf, n, "%d", j);
     return buf;
 }
 
@@ -412,18 +413,18 @@ cnas_status gc_write_dot(void *self, const cnas_arch *a, const char *dir, int *n
         fprintf(f, "  edge [fontsize=20, fontname=\"times\"];\n");
         fprintf(f, "  \"c_{k-2}\" [fillcolor=darkseagreen2];\n  \"c_{k-1}\" [fillcolor=darkseagreen2];\n");
         for (int i = 0; i < s->nodes; i++)
-            fprintf(f, "  \"%d\" [fillcolor=lightblue];\n", i);
+            fprintf(f, "  \"%d\" [fillcolor=lightblue];\n", i + 2);
         for (int i = 0; i < s->nodes; i++)
             for (int j = 0; j < i + 2; j++)
                 for (int k = 0; k < s->n_cand; k++)
                     if (bit(a, c * s->n_edges + dc_edge_index(i, j), k)) {
                         char b[16];
                         fprintf(f, "  \"%s\" -> \"%d\" [label=\"%s\", fillcolor=gray];\n",
-                                state_name(j, b, sizeof b), i, s->cand_names[k]);
+                                state_name(j, b, sizeof b), i + 2, s->cand_names[k]);
                     }
         fprintf(f, "  \"c_{k}\" [fillcolor=palegoldenrod];\n");
         for (int i = s->nodes - s->multiplier; i < s->nodes; i++)
-            fprintf(f, "  \"%d\" -> \"c_{k}\" [fillcolor=gray];\n", i);
+            fprintf(f, "  \"%d\" -> \"c_{k}\" [fillcolor=gray];\n", i + 2);
         fprintf(f, "}\n");
         int bad = ferror(f);
         if (fclose(f) != 0 || bad)

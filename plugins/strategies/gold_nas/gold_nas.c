@@ -176,8 +176,12 @@ static cnas_status gold_end_epoch(void *self, int64_t epoch, cnas_error *err)
     cnas_search_env *env = m->env;
     cnas_status st;
     read_gates(m, err);
-    int n = gold_prune_select(&m->lay, m->sig, m->live->mask, m->xi_min, m->xi_max, m->n0, m->S,
-                              m->what, m->scratch, m->sel);
+    /* Warm-up: the weights and gates train with lambda = 0; nothing is pruned and lambda
+     * waits. These epochs count as quiet, so the first pruning records the supernet. */
+    bool warm = epoch < m->warmup;
+    int n = warm ? 0
+                 : gold_prune_select(&m->lay, m->sig, m->live->mask, m->xi_min, m->xi_max, m->n0,
+                                     m->S, m->what, m->scratch, m->sel);
     /* A stable architecture is recorded before the pruning that ends it. */
     if (n > 0 && m->quiet >= m->stable_rounds && (st = add_snapshot(m, epoch, false, err)))
         return st;
@@ -187,7 +191,8 @@ static cnas_status gold_end_epoch(void *self, int64_t epoch, cnas_error *err)
     for (int i = 0; i < n; i++)
         m->live->mask[m->sel[i] / m->lay.n_cand] &= ~((uint64_t)1 << (m->sel[i] % m->lay.n_cand));
     double lambda_used = m->lambda;
-    gold_lambda_update(&m->lambda, &m->delta, n, m->n0, m->lambda0, m->c0);
+    if (!warm)
+        gold_lambda_update(&m->lambda, &m->delta, n, m->n0, m->lambda0, m->c0);
     int64_t flops, params, ops;
     gold_arch_cost(m, m->live->mask, &flops, &params, &ops);
     env->metric(env, "lambda", lambda_used);
@@ -197,8 +202,8 @@ static cnas_status gold_end_epoch(void *self, int64_t epoch, cnas_error *err)
     env->metric(env, "params", (double)params);
     env->metric(env, "supernet_acc", m->seen ? (double)m->correct / (double)m->seen : NAN);
     env->log(env, CNAS_LOG_INFO, "gold_nas: epoch %lld pruned %d, %lld operators left, %.2f "
-             "MFLOPs, lambda %.3g -> %.3g", (long long)epoch, n, (long long)ops, flops / 1e6,
-             lambda_used, m->lambda);
+             "MFLOPs, lambda %.3g -> %.3g%s", (long long)epoch, n, (long long)ops, flops / 1e6,
+             lambda_used, m->lambda, warm ? " (warm-up)" : "");
     if (m->flops_min > 0 && flops / 1e6 < m->flops_min) {
         env->log(env, CNAS_LOG_INFO, "gold_nas: below the floor of %.2f MFLOPs: search ends",
                  m->flops_min);
@@ -352,6 +357,7 @@ static cnas_status gold_create(const cnas_params *p, cnas_search_env *env, void 
     m->flops_w = cnas_params_float(p, "cost_flops_weight");
     m->flops_min = cnas_params_float(p, "flops_min");
     m->stable_rounds = (int)cnas_params_int(p, "stable_rounds");
+    m->warmup = cnas_params_int(p, "warmup_epochs");
     m->evaluate = cnas_params_bool(p, "evaluate_snapshots");
     m->lambda = 0;
     m->delta = m->lambda0;
@@ -482,6 +488,9 @@ static const cnas_param_spec gold_keys[] = {
                           "[train] epochs)"),
     CNAS_PARAM_SPEC_INT("stable_rounds", "3", 0, 100000,
                         "epochs without pruning before an architecture is recorded as a snapshot"),
+    CNAS_PARAM_SPEC_INT("warmup_epochs", "0", 0, 1000000,
+                        "first epochs that train weights and gates with lambda = 0, before any "
+                        "pruning or adaptation of lambda"),
     CNAS_PARAM_SPEC_BOOL("evaluate_snapshots", "true",
                          "evaluate every snapshot on the validation split (when it is not empty)"),
 };

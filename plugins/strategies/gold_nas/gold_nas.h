@@ -33,6 +33,7 @@ typedef struct gold {
     double xi_min, xi_max, lambda0, c0, uniform_w, flops_w;
     double flops_min;             /* MFLOPs floor (0: none) */
     int n0, stable_rounds;
+    int64_t warmup;               /* epochs before the schedule starts */
     bool evaluate;
     /* the supernet and its parameters */
     cnas_archparams *ap;
