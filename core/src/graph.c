@@ -49,6 +49,16 @@ struct cnas_graph {
      * freed at reset). */
     float **side;
     size_t n_side, cap_side;
+
+    /* With release_grads, a node's output gradient goes to this free list as soon as the
+     * node's backward has run (every consumer has run before it), and a later gradient
+     * of the same size takes it instead of new arena memory. Cleared at reset. */
+    bool release_grads;
+    struct free_grad {
+        float *p;
+        size_t bytes;
+    } *pool;
+    size_t n_pool, cap_pool;
 };
 
 cnas_graph *cnas_graph_new(cnas_error *err)
@@ -75,6 +85,7 @@ void cnas_graph_free(cnas_graph *g)
         return;
     free_side(g);
     free(g->side);
+    free(g->pool);
     for (size_t i = 0; i < g->n_blocks; i++)
         free(g->blocks[i].mem);
     free(g->nodes);
@@ -115,6 +126,7 @@ void cnas_graph_reset(cnas_graph *g)
     g->cycle_peak = 0;
     g->n_nodes = 0;
     g->n_bound = 0;
+    g->n_pool = 0;
     free_side(g);
     cnas_error_clear(&g->err);
 }
@@ -158,6 +170,7 @@ cnas_tensor *cnas_graph_param(const cnas_graph *g, cnas_tensor *t)
 }
 
 void cnas_graph_set_grad_enabled(cnas_graph *g, bool on) { g->grad_enabled = on; }
+void cnas_graph_set_release_grads(cnas_graph *g, bool on) { g->release_grads = on; }
 bool cnas_graph_grad_enabled(const cnas_graph *g) { return g->grad_enabled; }
 cnas_status cnas_graph_status(const cnas_graph *g) { return g->err.code; }
 const cnas_error *cnas_graph_error(const cnas_graph *g) { return &g->err; }
@@ -389,12 +402,40 @@ float *cnas_graph_grad(cnas_graph *g, cnas_tensor *t)
     }
     if (g->in_segment > 0 && is_bound_value(g, t))
         return side_grad(g, t);
-    float *gr = cnas_graph_alloc(g, (size_t)t->numel * sizeof(float));
-    if (!gr)
+    size_t bytes = (size_t)t->numel * sizeof(float);
+    float *gr = NULL;
+    /* A replay's gradients die with its arena release; the free list holds only memory
+     * below every open replay, so replays neither take from it nor give to it. */
+    if (g->in_segment == 0)
+        for (size_t i = g->n_pool; i-- > 0;)
+            if (g->pool[i].bytes == bytes) {
+                gr = g->pool[i].p;
+                g->pool[i] = g->pool[--g->n_pool];
+                break;
+            }
+    if (!gr && !(gr = cnas_graph_alloc(g, bytes)))
         return NULL;
-    memset(gr, 0, (size_t)t->numel * sizeof(float));
+    memset(gr, 0, bytes);
     t->grad = gr;
     return gr;
+}
+
+/* After node n's backward: its output's gradient is complete and read by nobody else. */
+static void release_out_grad(cnas_graph *g, cnas_node *n)
+{
+    cnas_tensor *t = n->out;
+    if (!g->release_grads || !t->grad || (t->flags & CNAS_T_PERSISTENT) || is_bound_value(g, t))
+        return;
+    if (g->n_pool == g->cap_pool) {
+        size_t cap = g->cap_pool ? 2 * g->cap_pool : 256;
+        struct free_grad *pool = realloc(g->pool, cap * sizeof *pool);
+        if (!pool)
+            return; /* the buffer simply stays with its tensor */
+        g->pool = pool;
+        g->cap_pool = cap;
+    }
+    g->pool[g->n_pool++] = (struct free_grad){t->grad, (size_t)t->numel * sizeof(float)};
+    t->grad = NULL;
 }
 
 cnas_status cnas_backward(cnas_graph *g, cnas_tensor *loss)
@@ -422,6 +463,7 @@ cnas_status cnas_backward(cnas_graph *g, cnas_tensor *loss)
         n->backward(g, n);
         if (g->err.code)
             return cnas_error_prefix(&g->err, "backward of %s", n->op);
+        release_out_grad(g, n);
     }
     return CNAS_OK;
 }

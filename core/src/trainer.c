@@ -71,6 +71,8 @@ static cnas_status trainer_create(const cnas_params *p, cnas_search_env *env, vo
         trainer_destroy(t);
         return err->code;
     }
+    /* Nothing here reads an intermediate gradient: let backward recycle them (graph.h). */
+    cnas_graph_set_release_grads(t->g, true);
     cnas_rng_init(&t->noise, env->seed, "drop_path");
     const cnas_train_settings *ts = env->train;
     if (ts->size >= offsetof(cnas_train_settings, dgconv_penalty) + sizeof ts->dgconv_penalty)

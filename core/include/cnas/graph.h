@@ -63,6 +63,14 @@ void cnas_graph_reset(cnas_graph *g);
 void cnas_graph_set_grad_enabled(cnas_graph *g, bool on);
 bool cnas_graph_grad_enabled(const cnas_graph *g);
 
+/* Off by default. When on, cnas_backward() hands each node's output gradient back to
+ * the graph as soon as that node's backward has run, and later gradients of the same
+ * size reuse the memory: a training step's peak then holds the activations and a few
+ * live gradients instead of a gradient for every activation. Only the gradients of
+ * leaves (parameters, inputs, bound values) can be read after cnas_backward(); a
+ * caller that reads an intermediate tensor's gradient must leave this off. */
+void cnas_graph_set_release_grads(cnas_graph *g, bool on);
+
 /* CNAS_OK until an op fails; then the first failure. */
 cnas_status cnas_graph_status(const cnas_graph *g);
 const cnas_error *cnas_graph_error(const cnas_graph *g);

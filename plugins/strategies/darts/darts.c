@@ -61,6 +61,9 @@ static cnas_status darts_create(const cnas_params *p, cnas_search_env *env, void
         darts_destroy(d);
         return st;
     }
+    /* DARTS reads only leaf gradients (weights, α): backward may recycle the rest
+     * (graph.h). Λ-DARTS reads its taps' gradients and keeps them. */
+    cnas_graph_set_release_grads(d->g, true);
     *self = d;
     return CNAS_OK;
 }
