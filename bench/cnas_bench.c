@@ -50,11 +50,14 @@ struct bench {
     int n_weights, n_on, n_off;
     cnas_optim *opt;
     float lr, clip;
+    /* stand-alone networks: drop-path and the auxiliary head's loss weight */
+    float drop_path, aux_weight;
+    cnas_rng noise;
     cnas_graph *g;
     cnas_tensor *x;
     int32_t *y;
     double gflop; /* per step, 0 when not counted */
-    long long params;
+    long long params, params_no_aux;
 };
 
 static double now_ms(void)
@@ -83,9 +86,14 @@ static cnas_status load_plugins(bench *b, const char *dir, cnas_error *err)
     return CNAS_OK;
 }
 
+/* parse_keys/parse_values configure the supernet that parses arch_text: only its choice
+ * points matter, so a network can parse with a narrow one (a full-width supernet's
+ * weights would count in the row's peak memory). */
 static cnas_status make_space(bench *b, const char *name, const char *const *keys,
                               const char *const *values, int n_kv, int c, int hw,
-                              cnas_space_build build, const char *arch_text, cnas_error *err)
+                              cnas_space_build build, const char *arch_text,
+                              const char *const *parse_keys, const char *const *parse_values,
+                              int n_parse_kv, cnas_error *err)
 {
     const cnas_component *comp = cnas_registry_find(b->reg, CNAS_KIND_SPACE, name, NULL, err);
     if (!comp)
@@ -99,15 +107,23 @@ static cnas_status make_space(bench *b, const char *name, const char *const *key
     cnas_rng_init(&rng, 1, "init");
     if (build == CNAS_SPACE_NETWORK) {
         /* the notation belongs to the space: parse with a supernet of it */
-        cnas_space_create_args sa = {sizeof sa, b->space_params, c, hw, hw, 10, &b->ops, &rng,
+        cnas_params *pp;
+        if ((st = cnas_params_resolve(comp->params, (int)comp->n_params, name, parse_keys,
+                                      parse_values, n_parse_kv, &pp, err)))
+            return st;
+        cnas_space_create_args sa = {sizeof sa, pp, c, hw, hw, 10, &b->ops, &rng,
                                      CNAS_SPACE_SUPERNET, NULL};
         void *sup;
-        if ((st = b->svt->create(&sa, &sup, err)))
+        st = b->svt->create(&sa, &sup, err);
+        if (st) {
+            cnas_params_free(pp);
             return st;
+        }
         const cnas_choice_point *pts;
         b->arch = cnas_arch_new(b->svt->choice_points(sup, &pts), err);
         st = b->arch ? b->svt->parse(sup, arch_text, b->arch, err) : err->code;
         b->svt->destroy(sup);
+        cnas_params_free(pp);
         if (st)
             return st;
     }
@@ -130,8 +146,10 @@ static cnas_status make_space(bench *b, const char *name, const char *const *key
         }
     free(all);
     int64_t flops = 0, p = 0;
-    if (build == CNAS_SPACE_NETWORK && !b->svt->cost(b->space, b->arch, &flops, &p, err))
+    if (build == CNAS_SPACE_NETWORK && !b->svt->cost(b->space, b->arch, &flops, &p, err)) {
         b->gflop = 3.0 * 2.0 * (double)flops; /* per image: forward + two backward GEMMs */
+        b->params_no_aux = p;                  /* cost() leaves out an auxiliary head */
+    }
     return CNAS_OK;
 }
 
@@ -149,6 +167,8 @@ static cnas_status make_input(bench *b, int n, int c, int hw, cnas_error *err)
         b->y[i] = (int32_t)(cnas_rng_below(&rng, 10u));
     if (!(b->g = cnas_graph_new(err)))
         return err->code;
+    /* As the trainer and DARTS run their steps: intermediate gradients recycled. */
+    cnas_graph_set_release_grads(b->g, true);
     return CNAS_OK;
 }
 
@@ -196,7 +216,7 @@ static cnas_status setup_darts(bench *b, int C, int layers, int c_in, int hw, bo
     snprintf(ls, sizeof ls, "%d", layers);
     const char *keys[] = {"init_channels", "layers"}, *vals[] = {cs, ls};
     cnas_status st = make_space(b, "darts_cell", keys, vals, 2, c_in, hw, CNAS_SPACE_SUPERNET,
-                                NULL, err);
+                                NULL, NULL, NULL, 0, err);
     if (st || (st = make_input(b, 64, c_in, hw, err)))
         return st;
     const cnas_choice_point *pts;
@@ -223,31 +243,98 @@ static cnas_status setup_darts(bench *b, int C, int layers, int c_in, int hw, bo
     return b->opt ? CNAS_OK : err->code;
 }
 
-/* ---- ResNet20 ------------------------------------------------------------------------ */
+/* ---- stand-alone networks: ResNet20, DARTS_V2 retraining ------------------------------- */
 
+/* loss = CE(logits) + aux_weight * CE(auxiliary logits), drop-path on (DARTS train.py) */
 static cnas_tensor *network_loss(cnas_graph *g, void *ctx)
 {
     bench *b = ctx;
-    cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_PATH, NULL, b->arch, true, NULL, 0, NULL};
+    cnas_tensor *aux = NULL;
+    cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_PATH, NULL, b->arch, true, &b->noise,
+                                  b->drop_path, &aux};
     cnas_tensor *logits = b->svt->forward(b->space, g, b->x, &fa);
-    return logits ? cnas_cross_entropy(g, logits, b->y, 0.0f) : NULL;
+    cnas_tensor *loss = logits ? cnas_cross_entropy(g, logits, b->y, 0.0f) : NULL;
+    if (loss && aux && b->aux_weight > 0.0f)
+        loss = cnas_add(g, loss, cnas_scale(g, cnas_cross_entropy(g, aux, b->y, 0.0f),
+                                            b->aux_weight));
+    return loss;
 }
 
+/* forward, backward, clip (when clip > 0), SGD */
 static cnas_status network_step(bench *b, cnas_error *err)
 {
     cnas_status st = cnas_grad_pass(b->g, network_loss, b, b->weights, b->n_weights, NULL, 0, NULL,
                                     err);
-    return st ? st : cnas_optim_step(b->opt, 0.1f, err);
+    if (st)
+        return st;
+    if (b->clip > 0.0f)
+        cnas_clip_grad_norm(b->weights, b->n_weights, b->clip);
+    return cnas_optim_step(b->opt, b->lr, err);
 }
 
 static cnas_status setup_resnet20(bench *b, cnas_error *err)
 {
     cnas_status st = make_space(b, "resnet20_pool", NULL, NULL, 0, 3, 32, CNAS_SPACE_NETWORK,
-                                "[4,3,3]", err);
+                                "[4,3,3]", NULL, NULL, 0, err);
     if (st || (st = make_input(b, 128, 3, 32, err)))
         return st;
     b->gflop *= 128.0 / 1e9;
+    b->lr = 0.1f;
     cnas_sgd_opts so = {.momentum = 0.9f, .weight_decay = 0.0f};
+    b->opt = cnas_sgd_new(b->weights, b->n_weights, &so, err);
+    return b->opt ? CNAS_OK : err->code;
+}
+
+/* DARTS_V2 (Liu et al. 2019, the reference genotypes.py), in the space's notation. */
+static const char DARTS_V2[] =
+    "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), "
+    "('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), "
+    "('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), "
+    "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+
+/* The DARTS_V2 training-step rows; bench/reference.py has the same table (NET_ROWS).
+ * SGD momentum 0.9, weight decay 3e-4, gradient clip 5 on both. */
+typedef struct net_row {
+    const char *name;
+    int C, layers, in_c, hw, batch;
+    float drop_path, aux_weight, lr; /* aux_weight 0: no auxiliary head */
+} net_row;
+
+static const net_row NET_ROWS[] = {
+    /* the retraining network of examples/darts-fashion.ini */
+    {"darts_net_fashion", 16, 8, 1, 28, 128, 0.1f, 0.0f, 0.05f},
+    /* the paper's CIFAR-10 evaluation network */
+    {"darts_v2_c36", 36, 20, 3, 32, 96, 0.2f, 0.4f, 0.025f},
+};
+
+static const net_row *find_net_row(const char *row)
+{
+    for (size_t k = 0; k < sizeof NET_ROWS / sizeof *NET_ROWS; k++)
+        if (strcmp(row, NET_ROWS[k].name) == 0)
+            return &NET_ROWS[k];
+    return NULL;
+}
+
+static cnas_status setup_darts_net(bench *b, const net_row *r, cnas_error *err)
+{
+    char cs[16], ls[16];
+    snprintf(cs, sizeof cs, "%d", r->C);
+    snprintf(ls, sizeof ls, "%d", r->layers);
+    const char *keys[] = {"init_channels", "layers", "auxiliary"},
+               *vals[] = {cs, ls, r->aux_weight > 0.0f ? "true" : "false"};
+    const char *pkeys[] = {"init_channels", "layers"}, *pvals[] = {"2", ls};
+    cnas_status st = make_space(b, "darts_cell", keys, vals, 3, r->in_c, r->hw,
+                                CNAS_SPACE_NETWORK, DARTS_V2, pkeys, pvals, 2, err);
+    if (st || (st = make_input(b, r->batch, r->in_c, r->hw, err)))
+        return st;
+    b->gflop *= r->batch / 1e9;
+    b->drop_path = r->drop_path;
+    b->aux_weight = r->aux_weight;
+    b->lr = r->lr;
+    b->clip = 5.0f;
+    cnas_rng_init(&b->noise, 11, "drop_path");
+    cnas_sgd_opts so = {.momentum = 0.9f, .weight_decay = 3e-4f};
     b->opt = cnas_sgd_new(b->weights, b->n_weights, &so, err);
     return b->opt ? CNAS_OK : err->code;
 }
@@ -380,6 +467,7 @@ static double sgemm_gflops(int threads, int repeats)
 
 static const char *const ROWS[] = {
     "darts_c16_weight", "darts_c16_arch", "darts_c8_weight", "darts_c8_arch", "resnet20_train",
+    "darts_net_fashion", "darts_v2_c36",
     "op_conv_3x3", "op_sep_conv_3x3", "op_sep_conv_5x5", "op_dil_conv_3x3", "op_dil_conv_5x5",
     "op_max_pool_3x3", "op_avg_pool_3x3", "op_batch_norm", "sgemm",
 };
@@ -448,8 +536,12 @@ int main(int argc, char **argv)
     cnas_error err = {0};
     cnas_status st = load_plugins(&b, plugin_dir, &err);
     step_fn step = NULL;
+    const net_row *nr = find_net_row(row);
     if (!st) {
-        if (strncmp(row, "darts_", 6) == 0) {
+        if (nr) {
+            st = setup_darts_net(&b, nr, &err);
+            step = network_step;
+        } else if (strncmp(row, "darts_", 6) == 0) {
             bool c16 = strncmp(row, "darts_c16", 9) == 0, arch = strstr(row, "_arch") != NULL;
             st = setup_darts(&b, c16 ? 16 : 8, c16 ? 8 : 5, c16 ? 3 : 1, c16 ? 32 : 28, arch, &err);
             step = arch ? darts_arch_step : darts_weight_step;
@@ -480,11 +572,18 @@ int main(int argc, char **argv)
            "\"params\": %lld, ", row, repeats % 2 ? t[repeats / 2] : 0.5 * (t[repeats / 2 - 1] + t[repeats / 2]),
            t[0], (double)ru.ru_maxrss / 1024.0, (double)cnas_graph_peak_bytes(b.g) / 1048576.0,
            threads, repeats, b.params);
+    if (b.params_no_aux > 0)
+        printf("\"params_no_aux\": %lld, ", b.params_no_aux);
+    if (nr)
+        printf("\"batch\": %d, \"init_channels\": %d, \"layers\": %d, \"drop_path\": %g, "
+               "\"aux_weight\": %g, ", nr->batch, nr->C, nr->layers, (double)nr->drop_path,
+               (double)nr->aux_weight);
     if (b.gflop > 0)
         printf("\"gflop\": %.4f, ", b.gflop);
     else
         printf("\"gflop\": null, ");
-    printf("\"blas_core\": \"%s\"}\n", cnas_blas_core());
+    printf("\"blas_core\": \"%s\", \"openblas_config\": \"%s\"}\n", cnas_blas_core(),
+           cnas_blas_config());
     free(t);
     return 0;
 }

@@ -4,28 +4,44 @@
 Usage:
   /usr/bin/python3 bench/driver.py [--cnas build/bench/cnas-bench]
       [--python /usr/bin/python3] [--threads 2] [--rounds 3] [--repeats 10]
-      [--warmup 3] [--rows a,b,c] [--markdown FILE] [--json FILE]
+      [--warmup 3] [--rows a,b,c] [--ref-configs installed,best]
+      [--markdown FILE] [--json FILE]
 
-For every round and every row, the cnas program and bench/reference.py are
-run as separate subprocesses (one row per process, so each process's peak
-RSS belongs to its row); which one goes first alternates from round to
-round so slow drift of the machine hits both sides equally.  Only rows
-listed (--list) by both programs are run.  Children inherit the
-environment unchanged, plus OMP_NUM_THREADS=<threads>.
+For every round and every row, the cnas program and bench/reference.py in
+each PyTorch configuration (--ref-configs) are run as separate subprocesses
+(one row per process, so each process's peak RSS belongs to its row); the
+order of the sides reverses from round to round so slow drift of the
+machine hits all of them alike.  Only rows listed (--list) by both programs
+are run.  cnas inherits the environment plus OMP_NUM_THREADS=<threads>;
+each PyTorch configuration gets the environment of REF_CONFIGS below
+(reference.py checks that it took effect and records it).
+
+PyTorch configurations (--ref-configs, comma-separated):
+  installed            as Debian installs it: BLAS thread variables unset,
+                       so its pthread OpenBLAS starts its own workers
+  best                 OPENBLAS_NUM_THREADS=GOTO_NUM_THREADS=1 (BLAS single-
+                       threaded inside PyTorch's OpenMP), oneDNN on
+  best_channels_last   best + NHWC memory format
+  best_bind            best + OMP_PROC_BIND=close OMP_PLACES=cores
+  best_no_mkldnn       best with oneDNN off (to see what oneDNN brings)
+The "PyTorch best" column takes, per row, the fastest (median) of the
+configurations other than "installed" that ran, and names it when more
+than one ran.
 
 Aggregation across rounds:
   time   : median of the per-round medians, minimum of the per-round minimums
   memory : maximum of the per-round peak RSS values (a peak is a peak)
 Derived columns:
-  speed-up       = PyTorch median / cnas median
-  memory ratio   = PyTorch MiB / cnas MiB  (> 1 means cnas uses less)
+  speed-up       = PyTorch median / cnas median (against installed and best)
+  memory ratio   = PyTorch best MiB / cnas MiB  (> 1 means cnas uses less)
   cnas GFLOP/s   = gflop (as reported by cnas; PyTorch's count if cnas
                    reports none, marked with *) / cnas min time
   % sgemm peak   = cnas GFLOP/s / the "gflops" of the cnas-side sgemm row
-Targets (final column):
-  darts_*_weight : speed-up >= 3 and cnas MiB <= PyTorch MiB / 3
+Targets (final column), always against PyTorch best:
+  darts_*_weight : speed-up >= 3 and cnas MiB <= PyTorch MiB / 4
   darts_*_arch   : speed-up >= 4
-  resnet20_train : speed-up >= 1
+  resnet20_train : speed-up >= 1.2
+  darts_net_fashion, darts_v2_c36 : speed-up >= 1.5 and cnas MiB <= PyTorch MiB
   op_*           : speed-up >= 1
 """
 
@@ -42,7 +58,19 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REFERENCE = os.path.join(HERE, 'reference.py')
-IMPLS = ('pytorch', 'cnas')
+
+# name -> (reference.py --config, extra reference.py flags, extra environment)
+REF_CONFIGS = {
+    'installed': ('installed', [], {}),
+    'best': ('best', [], {}),
+    'best_channels_last': ('best', ['--channels-last'], {}),
+    'best_bind': ('best', [], {'OMP_PROC_BIND': 'close', 'OMP_PLACES': 'cores'}),
+    'best_no_mkldnn': ('best', ['--no-mkldnn'], {}),
+}
+# the variables reference.py sets per --config (it re-executes itself when
+# they differ; setting them here saves that)
+BLAS_THREAD_VARS = ('OPENBLAS_NUM_THREADS', 'GOTO_NUM_THREADS')
+NETWORK_ROWS = ('resnet20_train', 'darts_net_fashion', 'darts_v2_c36')
 
 
 def parse_args(argv):
@@ -58,6 +86,9 @@ def parse_args(argv):
     ap.add_argument('--warmup', type=int, default=3)
     ap.add_argument('--rows', default=None,
                     help='comma-separated subset of rows (default: all common)')
+    ap.add_argument('--ref-configs', default='installed,best',
+                    help='comma-separated PyTorch configurations, of: %s '
+                    '(default: %%(default)s)' % ', '.join(REF_CONFIGS))
     ap.add_argument('--markdown', default=None, metavar='FILE')
     ap.add_argument('--json', default=None, metavar='FILE')
     ap.add_argument('--timeout', type=float, default=3600.0,
@@ -67,13 +98,47 @@ def parse_args(argv):
             or args.threads < 1:
         ap.error('need --rounds >= 1, --repeats >= 1, --warmup >= 0, '
                  '--threads >= 1')
+    args.ref_configs = [c.strip() for c in args.ref_configs.split(',')
+                        if c.strip()]
+    bad = [c for c in args.ref_configs if c not in REF_CONFIGS]
+    if bad or not args.ref_configs or \
+            len(set(args.ref_configs)) != len(args.ref_configs):
+        ap.error('--ref-configs: unknown or repeated %s; choose from %s'
+                 % (', '.join(bad) or 'entry', ', '.join(REF_CONFIGS)))
     return args
 
 
 def child_env(threads):
+    """cnas's environment: inherited, plus OMP_NUM_THREADS."""
     env = dict(os.environ)
     env['OMP_NUM_THREADS'] = str(threads)
     return env
+
+
+def ref_env(name, threads):
+    """The environment of PyTorch configuration `name`."""
+    config, _, extra = REF_CONFIGS[name]
+    env = child_env(threads)
+    for v in BLAS_THREAD_VARS:
+        if config == 'best':
+            env[v] = '1'
+        else:
+            env.pop(v, None)
+    env.update(extra)
+    return env
+
+
+def side_env(side, args):
+    if side == 'cnas':
+        return child_env(args.threads)
+    return ref_env(side.split(':', 1)[1], args.threads)
+
+
+def env_diff(env):
+    """What an environment sets or removes relative to ours (for the header)."""
+    d = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    d.update({k: None for k in os.environ if k not in env})
+    return d
 
 
 def tail(text, n=15):
@@ -81,9 +146,14 @@ def tail(text, n=15):
     return '\n'.join(lines[-n:])
 
 
-def base_cmd(impl, args):
-    if impl == 'pytorch':
-        return [args.python, REFERENCE]
+def base_cmd(side, args):
+    """side: 'cnas' or 'pytorch:<configuration>'."""
+    if side.startswith('pytorch'):
+        cmd = [args.python, REFERENCE]
+        if ':' in side:
+            config, flags, _ = REF_CONFIGS[side.split(':', 1)[1]]
+            cmd += ['--config', config] + flags
+        return cmd
     return [args.cnas]
 
 
@@ -118,7 +188,8 @@ def run_child(impl, row, args, env):
     cmd = base_cmd(impl, args) + ['--row', row, '--threads', str(args.threads),
                                   '--warmup', str(args.warmup),
                                   '--repeats', str(args.repeats)]
-    rec = {'impl': impl, 'row': row, 'cmd': shlex.join(cmd)}
+    rec = {'impl': impl, 'row': row, 'cmd': shlex.join(cmd),
+           'env': env_diff(env)}
     t0 = time.monotonic()
     try:
         p = subprocess.run(cmd, env=env, capture_output=True, text=True,
@@ -174,6 +245,8 @@ def aggregate(records):
         'min_ms': min(mins) if mins else None,
         'peak_rss_mib': max(rss) if rss else None,
         'gflop': num(res[-1].get('gflop')),
+        'params': num(res[-1].get('params')),
+        'params_no_aux': num(res[-1].get('params_no_aux')),
     }
     gfs = [num(r.get('gflops')) for r in res]
     gfs = [g for g in gfs if g is not None]
@@ -182,57 +255,97 @@ def aggregate(records):
     return agg
 
 
-def target_for(row):
+# The issue's targets against PyTorch best: (minimum speed-up, maximum cnas memory as a
+# fraction of PyTorch's, or None when memory is not part of the target).
+def target_rule(row):
     if row.startswith('darts_') and row.endswith('_weight'):
-        return 'speed-up >= 3, mem <= 1/3'
+        return 3.0, 0.25
     if row.startswith('darts_') and row.endswith('_arch'):
-        return 'speed-up >= 4'
-    if row == 'resnet20_train' or row.startswith('op_'):
-        return 'speed-up >= 1'
+        return 4.0, None
+    if row == 'resnet20_train':
+        return 1.2, None
+    if row in NETWORK_ROWS:
+        return 1.5, 1.0
+    if row.startswith('op_'):
+        return 1.0, None
     return None
 
 
-def judge(row, speedup, mem_ratio):
-    t = target_for(row)
-    if t is None:
+def target_for(row):
+    rule = target_rule(row)
+    if rule is None:
+        return None
+    speed, mem = rule
+    text = 'speed-up >= %g' % speed
+    if mem is not None:
+        text += ', mem <= %s' % ('PyTorch' if mem == 1.0 else '1/%g' % (1 / mem))
+    return text
+
+
+def judge(row, speedup, mem_ratio, have_best):
+    """The verdict against PyTorch best (mem_ratio = PyTorch MiB / cnas MiB)."""
+    rule = target_rule(row)
+    if rule is None:
         return '-'
+    if not have_best:
+        return 'n/a (no best configuration run)'
     if speedup is None:
         return 'failed'
-    if row.startswith('darts_') and row.endswith('_weight'):
+    speed, mem = rule
+    ok = speedup >= speed
+    if mem is not None:
         if mem_ratio is None:
             return 'n/a (no memory figure)'
-        ok = speedup >= 3 and mem_ratio >= 3
-    elif row.startswith('darts_') and row.endswith('_arch'):
-        ok = speedup >= 4
-    else:
-        ok = speedup >= 1
+        ok = ok and mem_ratio >= 1 / mem
     return 'met' if ok else 'missed'
 
 
-def compute_table(rows, agg, failures):
+def pick_best(row, agg, configs):
+    """(configuration, aggregate) of the fastest non-installed configuration."""
+    cands = [(c, agg.get((row, 'pytorch:' + c))) for c in configs
+             if c != 'installed']
+    cands = [(c, a) for c, a in cands if a and a['median_ms'] is not None]
+    if not cands:
+        return None, None
+    return min(cands, key=lambda ca: ca[1]['median_ms'])
+
+
+def ratio(a, b, key):
+    if a and b and a.get(key) and b.get(key):
+        return a[key] / b[key]
+    return None
+
+
+def compute_table(rows, agg, failures, configs):
     sgemm_peak = None
     c_sg = agg.get(('sgemm', 'cnas'))
     if c_sg:
         sgemm_peak = c_sg.get('gflops')
         if sgemm_peak is None and c_sg.get('gflop') and c_sg.get('min_ms'):
             sgemm_peak = c_sg['gflop'] / (c_sg['min_ms'] / 1e3)
+    ran_best = any(c != 'installed' for c in configs)
     table = []
     for row in rows:
-        p = agg.get((row, 'pytorch'))
+        inst = agg.get((row, 'pytorch:installed')) \
+            if 'installed' in configs else None
+        best_cfg, best = pick_best(row, agg, configs)
         c = agg.get((row, 'cnas'))
-        e = {'row': row, 'pytorch': p, 'cnas': c,
+        e = {'row': row, 'pytorch_installed': inst, 'pytorch_best': best,
+             'best_config': best_cfg, 'cnas': c,
+             'pytorch_configs': {k: agg.get((row, 'pytorch:' + k))
+                                 for k in configs},
              'failures': failures.get(row, [])}
-        speedup = mem_ratio = gfs = pct = None
+        speedup_inst = ratio(inst, c, 'median_ms')
+        speedup = ratio(best, c, 'median_ms')
+        mem_ratio = ratio(best, c, 'peak_rss_mib')
+        gfs = pct = None
         gflop_src = None
-        if p and c and p['median_ms'] and c['median_ms']:
-            speedup = p['median_ms'] / c['median_ms']
-        if p and c and p['peak_rss_mib'] and c['peak_rss_mib']:
-            mem_ratio = p['peak_rss_mib'] / c['peak_rss_mib']
+        ref = best or inst
         if c and c.get('min_ms'):
             gflop = c.get('gflop')
             gflop_src = 'cnas'
-            if gflop is None and p and p.get('gflop') is not None:
-                gflop = p['gflop']
+            if gflop is None and ref and ref.get('gflop') is not None:
+                gflop = ref['gflop']
                 gflop_src = 'pytorch'
             if gflop is not None:
                 gfs = gflop / (c['min_ms'] / 1e3)
@@ -244,10 +357,16 @@ def compute_table(rows, agg, failures):
             gflop_src = 'cnas'
             if sgemm_peak:
                 pct = 100.0 * gfs / sgemm_peak
-        e.update(speedup=speedup, mem_ratio=mem_ratio, cnas_gflops=gfs,
+        # parameter counts of the two sides (they must agree)
+        pp = [a.get('params') for a in (best, inst) if a and
+              a.get('params') is not None]
+        e.update(speedup_installed=speedup_inst, speedup=speedup,
+                 mem_ratio=mem_ratio, cnas_gflops=gfs,
                  gflop_source=gflop_src if gfs is not None else None,
                  pct_sgemm=pct, target=target_for(row),
-                 verdict=judge(row, speedup, mem_ratio))
+                 params_pytorch=pp[0] if pp else None,
+                 params_cnas=c.get('params') if c else None,
+                 verdict=judge(row, speedup, mem_ratio, ran_best))
         table.append(e)
     return table, sgemm_peak
 
@@ -256,65 +375,113 @@ def fmt(x, spec):
     return '-' if x is None else format(x, spec)
 
 
-def fmt_pair(a):
+def fmt_pair(a, ran=True):
+    if not ran:
+        return '-'
     if not a:
         return 'failed'
     return '%s / %s' % (fmt(a['median_ms'], '.2f'), fmt(a['min_ms'], '.2f'))
 
 
-COLUMNS = ['row', 'PyTorch ms (median/min)', 'cnas ms (median/min)',
-           'speed-up', 'PyTorch MiB', 'cnas MiB', 'memory ratio (PyTorch/cnas)',
-           'cnas GFLOP/s', '% of sgemm peak', 'target']
+COLUMNS = ['row', 'params (PyTorch/cnas)',
+           'PyTorch installed ms (median/min)', 'PyTorch best ms (median/min)',
+           'cnas ms (median/min)', 'speed-up vs installed',
+           'speed-up vs best', 'PyTorch installed MiB', 'PyTorch best MiB',
+           'cnas MiB', 'memory ratio (best/cnas)', 'cnas GFLOP/s',
+           '% of sgemm peak', 'target (vs best)']
 
 
-def table_cells(e):
-    p, c = e['pytorch'], e['cnas']
+def fmt_params(e):
+    p, c = e['params_pytorch'], e['params_cnas']
+    if not p and not c:
+        return '-'
+    if p == c:
+        return '{:,}'.format(p)
+    return '%s / %s' % (fmt(p, ','), fmt(c, ','))
+
+
+def table_cells(e, configs):
+    inst, best, c = e['pytorch_installed'], e['pytorch_best'], e['cnas']
+    ran_inst = 'installed' in configs
+    ran_best = any(k != 'installed' for k in configs)
     gfs = fmt(e['cnas_gflops'], '.2f')
     if e['gflop_source'] == 'pytorch':
         gfs += '*'
+    best_ms = fmt_pair(best, ran_best)
+    if best and sum(k != 'installed' for k in configs) > 1:
+        best_ms += ' [%s]' % e['best_config']
     verdict = e['verdict']
     if e['target']:
         verdict = '%s (%s)' % (verdict, e['target'])
-    return [e['row'], fmt_pair(p), fmt_pair(c), fmt(e['speedup'], '.2f'),
-            fmt(p and p['peak_rss_mib'], '.1f'),
+    return [e['row'], fmt_params(e), fmt_pair(inst, ran_inst), best_ms,
+            fmt_pair(c), fmt(e['speedup_installed'], '.2f'),
+            fmt(e['speedup'], '.2f'),
+            fmt(inst and inst['peak_rss_mib'], '.1f'),
+            fmt(best and best['peak_rss_mib'], '.1f'),
             fmt(c and c['peak_rss_mib'], '.1f'),
             fmt(e['mem_ratio'], '.2f'), gfs, fmt(e['pct_sgemm'], '.1f'),
             verdict]
 
 
+def fmt_env(d):
+    if not d:
+        return '(inherited)'
+    return ' '.join('%s=%s' % (k, v) if v is not None else 'unset %s' % k
+                    for k, v in sorted(d.items()))
+
+
 def header_items(hdr):
-    return [
+    items = [
         ('date', hdr['date']),
         ('machine (uname -m)', hdr['machine']),
         ('CPU', hdr['cpu']),
         ('nproc', hdr['nproc']),
+        ('load average at start', hdr['loadavg']),
         ('threads', hdr['threads']),
-        ('torch', '%s (mkldnn: %s)' % (hdr['torch'], hdr['mkldnn'])),
+        ('torch', '%s (mkldnn available: %s)' % (hdr['torch'],
+                                                 hdr['mkldnn'])),
         ('cnas blas_core', hdr['blas_core']),
         ('cnas openblas_config', hdr['openblas_config']),
         ('OPENBLAS_CORETYPE', hdr['openblas_coretype']),
+        ('cnas env', fmt_env(hdr['cnas_env'])),
+    ]
+    for name, cfg in hdr['pytorch_configs'].items():
+        blas = cfg.get('openblas') or {}
+        items.append(('PyTorch %s' % name, '%s; reference.py %s; OpenBLAS %s '
+                      'threads, core %s (%s)' % (
+                          fmt_env(cfg['env']), ' '.join(cfg['args']),
+                          blas.get('num_threads', '?'),
+                          blas.get('corename', '?'), blas.get('config', '?'))))
+    items += [
         ('rounds / repeats / warmup', '%s / %s / %s' % (
             hdr['rounds'], hdr['repeats'], hdr['warmup'])),
         ('command', hdr['command']),
     ]
+    return items
 
 
 NOTES = [
     'times: median of per-round medians / minimum of per-round minimums; '
     'MiB: max of per-round peak RSS (each row in its own process)',
-    'speed-up = PyTorch median / cnas median; memory ratio = PyTorch MiB / '
-    'cnas MiB',
+    'speed-up = PyTorch median / cnas median; memory ratio = PyTorch best '
+    'MiB / cnas MiB; targets are judged against PyTorch best (the fastest '
+    'configuration other than installed)',
     'cnas GFLOP/s = gflop of one repeat / cnas min time (* = gflop counted '
     'by the PyTorch side); % of sgemm peak is relative to the cnas sgemm row',
+    'params: trainable parameters, auxiliary head included',
 ]
 
 
-def render_text(hdr, table):
+def failure_lines(table):
+    return [(e['row'], f) for e in table for f in e['failures']]
+
+
+def render_text(hdr, table, configs):
     out = ['cnas vs PyTorch CPU benchmark']
     for k, v in header_items(hdr):
         out.append('  %-26s %s' % (k + ':', v))
     out.append('')
-    rows = [COLUMNS] + [table_cells(e) for e in table]
+    rows = [COLUMNS] + [table_cells(e, configs) for e in table]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(COLUMNS))]
     for n, r in enumerate(rows):
         out.append(' | '.join(str(v).ljust(w) for v, w in zip(r, widths))
@@ -323,7 +490,12 @@ def render_text(hdr, table):
             out.append('-+-'.join('-' * w for w in widths))
     out.append('')
     out.extend('note: ' + n for n in NOTES)
-    fails = [(e['row'], f) for e in table for f in e['failures']]
+    mism = [e for e in table if e['params_pytorch'] and e['params_cnas']
+            and e['params_pytorch'] != e['params_cnas']]
+    for e in mism:
+        out.append('note: %s: parameter counts differ (PyTorch %d, cnas %d)'
+                   % (e['row'], e['params_pytorch'], e['params_cnas']))
+    fails = failure_lines(table)
     if fails:
         out.append('')
         out.append('failures:')
@@ -339,7 +511,7 @@ def md_escape(s):
     return str(s).replace('|', '\\|')
 
 
-def render_markdown(hdr, table):
+def render_markdown(hdr, table, configs):
     out = []
     for k, v in header_items(hdr):
         if k == 'command':
@@ -351,11 +523,11 @@ def render_markdown(hdr, table):
     out.append('|' + '|'.join(['---'] + ['---:'] * (len(COLUMNS) - 2)
                               + ['---']) + '|')
     for e in table:
-        out.append('| ' + ' | '.join(md_escape(c) for c in table_cells(e))
-                   + ' |')
+        out.append('| ' + ' | '.join(md_escape(c)
+                                     for c in table_cells(e, configs)) + ' |')
     out.append('')
     out.extend('- ' + n for n in NOTES)
-    fails = [(e['row'], f) for e in table for f in e['failures']]
+    fails = failure_lines(table)
     if fails:
         out.append('')
         out.append('Failures:')
@@ -386,25 +558,34 @@ def cpu_model():
     return platform.processor() or 'unknown'
 
 
+def loadavg():
+    try:
+        with open('/proc/loadavg') as f:
+            return ' '.join(f.read().split()[:3])
+    except OSError:
+        return 'unknown'
+
+
 def main(argv=None):
     args = parse_args(argv)
-    env = child_env(args.threads)
     command = shlex.join([sys.executable] + sys.argv)
+    sides = ['cnas'] + ['pytorch:' + c for c in args.ref_configs]
+    load_at_start = loadavg()
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    lists, list_err = {}, {}
-    for impl in IMPLS:
-        lists[impl], list_err[impl] = list_rows(impl, args, env)
+    lists = {}
+    for impl in ('cnas', 'pytorch'):
+        env = child_env(args.threads)
+        lists[impl], why = list_rows(impl, args, env)
         if lists[impl] is None:
-            log('error: cannot list %s rows: %s' % (impl, list_err[impl]))
-    if any(lists[i] is None for i in IMPLS):
-        return 2
+            log('error: cannot list %s rows: %s' % (impl, why))
+            return 2
 
     common = [r for r in lists['pytorch'] if r in set(lists['cnas'])]
-    only = {i: [r for r in lists[i] if r not in common] for i in IMPLS}
-    for impl in IMPLS:
+    only = {i: [r for r in lists[i] if r not in common] for i in lists}
+    for impl in lists:
         if only[impl]:
             log('note: rows only in %s (skipped): %s' % (
                 impl, ', '.join(only[impl])))
@@ -422,18 +603,18 @@ def main(argv=None):
         return 2
 
     runs = []                       # every child record, in order
-    per = {}                        # (row, impl) -> [records]
+    per = {}                        # (row, side) -> [records]
     failures = {}                   # row -> [failure records]
     for rnd in range(args.rounds):
-        order = IMPLS if rnd % 2 == 0 else IMPLS[::-1]
+        order = sides if rnd % 2 == 0 else sides[::-1]
         for row in rows:
-            for impl in order:
-                log('[round %d/%d] %-18s %-7s ...' % (rnd + 1, args.rounds,
-                                                      row, impl))
-                rec = run_child(impl, row, args, env)
+            for side in order:
+                log('[round %d/%d] %-18s %-28s ...' % (rnd + 1, args.rounds,
+                                                       row, side))
+                rec = run_child(side, row, args, side_env(side, args))
                 rec['round'] = rnd
                 runs.append(rec)
-                per.setdefault((row, impl), []).append(rec)
+                per.setdefault((row, side), []).append(rec)
                 if rec['ok']:
                     r = rec['result']
                     msg = '    median %s ms, min %s ms, peak %s MiB' % (
@@ -442,36 +623,51 @@ def main(argv=None):
                         fmt(num(r.get('peak_rss_mib')), '.1f'))
                     if num(r.get('gflops')) is not None:
                         msg += ', %.2f GFLOP/s' % r['gflops']
+                    if num(r.get('params')) is not None:
+                        msg += ', %d params' % r['params']
                     log(msg)
                 else:
                     failures.setdefault(row, []).append(rec)
                     log('    FAILED: %s' % rec['error'])
 
     agg = {k: aggregate(v) for k, v in per.items()}
-    table, sgemm_peak = compute_table(rows, agg, failures)
+    table, sgemm_peak = compute_table(rows, agg, failures, args.ref_configs)
 
-    def first_result(impl, key):
+    def first_result(side, key):
         for rec in runs:
-            if rec['impl'] == impl and rec.get('ok') and \
+            if rec['impl'].startswith(side) and rec.get('ok') and \
                     rec['result'].get(key) is not None:
                 return rec['result'][key]
         return None
 
+    ref_hdr = {}
+    for name in args.ref_configs:
+        config, flags, _ = REF_CONFIGS[name]
+        side = 'pytorch:' + name
+        ref_hdr[name] = {
+            'args': ['--config', config] + flags,
+            'env': env_diff(ref_env(name, args.threads)),
+            'env_seen': first_result(side, 'env'),
+            'openblas': first_result(side, 'openblas'),
+            'threads': first_result(side, 'threads'),
+            'mkldnn_enabled': first_result(side, 'mkldnn_enabled'),
+        }
     hdr = {
         'date': datetime.datetime.now().astimezone().isoformat(
             timespec='seconds'),
         'machine': platform.machine(),
         'cpu': cpu_model(),
         'nproc': os.cpu_count(),
+        'loadavg': load_at_start,
         'threads': args.threads,
         'torch': first_result('pytorch', 'torch'),
         'mkldnn': first_result('pytorch', 'mkldnn'),
-        'pytorch_threads': first_result('pytorch', 'threads'),
         'cnas_threads': first_result('cnas', 'threads'),
         'blas_core': first_result('cnas', 'blas_core'),
         'openblas_config': first_result('cnas', 'openblas_config'),
         'openblas_coretype': os.environ.get('OPENBLAS_CORETYPE', '(unset)'),
-        'omp_num_threads': env['OMP_NUM_THREADS'],
+        'cnas_env': env_diff(child_env(args.threads)),
+        'pytorch_configs': ref_hdr,
         'rounds': args.rounds,
         'repeats': args.repeats,
         'warmup': args.warmup,
@@ -481,11 +677,11 @@ def main(argv=None):
         'sgemm_peak_gflops_cnas': sgemm_peak,
     }
 
-    print(render_text(hdr, table), flush=True)
+    print(render_text(hdr, table, args.ref_configs), flush=True)
 
     if args.markdown:
         with open(args.markdown, 'w') as f:
-            f.write(render_markdown(hdr, table))
+            f.write(render_markdown(hdr, table, args.ref_configs))
         log('wrote %s' % args.markdown)
     if args.json:
         doc = {
