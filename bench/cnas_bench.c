@@ -303,7 +303,7 @@ typedef struct net_row {
 
 static const net_row NET_ROWS[] = {
     /* the retraining network of examples/darts-fashion.ini */
-    {"darts_net_fashion", 16, 8, 1, 28, 128, 0.1f, 0.0f, 0.05f},
+    {"darts_net_fashion", 8, 5, 1, 28, 64, 0.0f, 0.0f, 0.05f},
     /* the paper's CIFAR-10 evaluation network */
     {"darts_v2_c36", 36, 20, 3, 32, 96, 0.2f, 0.4f, 0.025f},
 };

@@ -735,8 +735,8 @@ def build_op(name):
 # (NET_ROWS).  SGD momentum 0.9, weight decay 3e-4, gradient clip 5 on both.
 NET_ROWS = {
     # the retraining network of examples/darts-fashion.ini
-    'darts_net_fashion': dict(c=16, layers=8, in_ch=1, hw=28, batch=128,
-                              drop_path=0.1, aux_weight=0.0, lr=0.05),
+    'darts_net_fashion': dict(c=8, layers=5, in_ch=1, hw=28, batch=64,
+                              drop_path=0.0, aux_weight=0.0, lr=0.05),
     # the paper's CIFAR-10 evaluation network
     'darts_v2_c36': dict(c=36, layers=20, in_ch=3, hw=32, batch=96,
                          drop_path=0.2, aux_weight=0.4, lr=0.025),
