@@ -24,9 +24,9 @@ PyTorch configurations (--ref-configs, comma-separated):
   best_channels_last   best + NHWC memory format
   best_bind            best + OMP_PROC_BIND=close OMP_PLACES=cores
   best_no_mkldnn       best with oneDNN off (to see what oneDNN brings)
-The "PyTorch best" column takes, per row, the fastest (median) of the
-configurations other than "installed" that ran, and names it when more
-than one ran.
+The "PyTorch best" column takes, per row, the fastest (median) of all the
+configurations that ran, "installed" included, and names it.  --rerender
+RUN.json [--markdown FILE] rebuilds the table of a finished run.
 
 Aggregation across rounds:
   time   : median of the per-round medians, minimum of the per-round minimums
@@ -301,9 +301,10 @@ def judge(row, speedup, mem_ratio, have_best):
 
 
 def pick_best(row, agg, configs):
-    """(configuration, aggregate) of the fastest non-installed configuration."""
-    cands = [(c, agg.get((row, 'pytorch:' + c))) for c in configs
-             if c != 'installed']
+    """(configuration, aggregate) of the fastest configuration run, "installed"
+    included: on some rows PyTorch as installed beats every tuned setting, and the
+    reference is whatever is fastest on this machine."""
+    cands = [(c, agg.get((row, 'pytorch:' + c))) for c in configs]
     cands = [(c, a) for c, a in cands if a and a['median_ms'] is not None]
     if not cands:
         return None, None
@@ -465,7 +466,7 @@ NOTES = [
     'MiB: max of per-round peak RSS (each row in its own process)',
     'speed-up = PyTorch median / cnas median; memory ratio = PyTorch best '
     'MiB / cnas MiB; targets are judged against PyTorch best (the fastest '
-    'configuration other than installed)',
+    'configuration of the row, installed included)',
     'cnas GFLOP/s = gflop of one repeat / cnas min time (* = gflop counted '
     'by the PyTorch side); % of sgemm peak is relative to the cnas sgemm row',
     'params: trainable parameters, auxiliary head included',
@@ -566,7 +567,35 @@ def loadavg():
         return 'unknown'
 
 
+def rerender(path, markdown):
+    """Rebuild the table of a finished run from its JSON (every child record is
+    kept there), e.g. after a change to how rows are judged."""
+    with open(path) as f:
+        doc = json.load(f)
+    hdr, rows = doc['header'], doc['rows']
+    configs = list(hdr['pytorch_configs'])
+    per, failures = {}, {}
+    for rec in doc['runs']:
+        per.setdefault((rec['row'], rec['impl']), []).append(rec)
+        if not rec['ok']:
+            failures.setdefault(rec['row'], []).append(rec)
+    agg = {k: aggregate(v) for k, v in per.items()}
+    table, _ = compute_table(rows, agg, failures, configs)
+    text = render_markdown(hdr, table, configs)
+    if markdown:
+        with open(markdown, 'w') as f:
+            f.write(text)
+    else:
+        print(text)
+    return 0
+
+
 def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if len(argv) >= 2 and argv[0] == '--rerender':
+        return rerender(argv[1], argv[3] if len(argv) >= 4 and argv[2] == '--markdown'
+                        else None)
     args = parse_args(argv)
     command = shlex.join([sys.executable] + sys.argv)
     sides = ['cnas'] + ['pytorch:' + c for c in args.ref_configs]
