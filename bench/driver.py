@@ -93,6 +93,9 @@ def parse_args(argv):
     ap.add_argument('--json', default=None, metavar='FILE')
     ap.add_argument('--timeout', type=float, default=3600.0,
                     help='per-child timeout in seconds (default: %(default)s)')
+    ap.add_argument('--rerender', default=None, metavar='RUN.json',
+                    help='run nothing: rebuild the table of a finished run '
+                    '(to --markdown FILE, or stdout)')
     args = ap.parse_args(argv)
     if args.rounds < 1 or args.repeats < 1 or args.warmup < 0 \
             or args.threads < 1:
@@ -591,12 +594,9 @@ def rerender(path, markdown):
 
 
 def main(argv=None):
-    if argv is None:
-        argv = sys.argv[1:]
-    if len(argv) >= 2 and argv[0] == '--rerender':
-        return rerender(argv[1], argv[3] if len(argv) >= 4 and argv[2] == '--markdown'
-                        else None)
     args = parse_args(argv)
+    if args.rerender:
+        return rerender(args.rerender, args.markdown)
     command = shlex.join([sys.executable] + sys.argv)
     sides = ['cnas'] + ['pytorch:' + c for c in args.ref_configs]
     load_at_start = loadavg()
