@@ -659,6 +659,20 @@ START_TEST(test_forged_layout_fields_are_named)
         memcpy(b + forged[i].offset, &big, sizeof big);
         load_damaged(&d, b, p.n, forged[i].what, forged[i].must);
     }
+    /* The PLT's first relocation emptied (type 0): its slot would stay unrelocated. */
+    Elf64_Shdr sh, names;
+    memcpy(&names, p.b + h.e_shoff + (size_t)h.e_shstrndx * sizeof sh, sizeof names);
+    for (int i = 0; i < h.e_shnum; i++) {
+        memcpy(&sh, p.b + h.e_shoff + (size_t)i * sizeof sh, sizeof sh);
+        if (sh.sh_type != SHT_RELA || sh.sh_size == 0 ||
+            strcmp((const char *)p.b + names.sh_offset + sh.sh_name, ".rela.plt") != 0)
+            continue;
+        memcpy(b, p.b, p.n);
+        memset(b + sh.sh_offset + offsetof(Elf64_Rela, r_info), 0, sizeof(uint64_t));
+        int rejected = d.rejected;
+        load_damaged(&d, b, p.n, "the first PLT relocation emptied", "DT_JMPREL relocation 0 is empty");
+        ck_assert_msg(d.rejected == rejected + 1, "an emptied PLT relocation was loaded");
+    }
     /* Each LOAD segment made longer than the file; the dynamic section moved out of them. */
     for (int i = 0; i < h.e_phnum; i++) {
         Elf64_Phdr ph;

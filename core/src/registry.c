@@ -857,6 +857,11 @@ static cnas_status elf_relocs(const elf_img *m, elf_dyn *d, cnas_error *err)
                 if (file_backed(m, r.r_offset, 8, PF_R, &at))
                     elf_read(m, at, &addend, 8);
             }
+            /* An empty entry in the PLT's table leaves its slot unrelocated, and the first
+             * call through it jumps to a link-time address (no linker writes one there). */
+            if (q == 2 && ELF64_R_TYPE(r.r_info) == 0)
+                return elf_bad(m, err, "DT_JMPREL relocation %llu is empty (type 0): its PLT "
+                               "slot would stay unrelocated", (unsigned long long)i);
             /* The dynamic loader takes the first DT_RELACOUNT entries for relative
              * ones whatever their type says. */
             if ((st = elf_reloc(m, d, t[q].name, i, r.r_offset, r.r_info, addend,
