@@ -373,6 +373,7 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
             .data_parallel = dp,
             .step_hook = rq->step_hook,
             .step_hook_ctx = rq->step_hook_ctx,
+            .epoch_samples = cnas_params_int(s.data, "epoch_samples"),
         };
         if (!lead)
             spec.progress_tty = false;

@@ -29,6 +29,8 @@ size = 16
 
 [data]
 train_portion = 0.75
+; epochs are windows of the shuffled passes (they straddle passes): resume must hold
+epoch_samples = $((n_train * 9 / 16))
 
 [space]
 use = gold_cell

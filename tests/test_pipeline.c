@@ -193,6 +193,90 @@ START_TEST(test_a_seeked_position_continues_exactly)
 }
 END_TEST
 
+/* The source index of every sample `epochs` windowed epochs yield, in order. */
+static int64_t window_stream(fixture *f, bool prefetch, int64_t window, int64_t epochs,
+                             int64_t seek_epoch, int64_t *out)
+{
+    cnas_error err;
+    cnas_iter_config c = {.split = CNAS_DATA_TRAIN, .order = CNAS_ITER_SHUFFLE, .batch_size = 8,
+                          .prefetch = prefetch, .name = "train", .seed = 11};
+    cnas_iter *it = cnas_iter_new(f->d, &c, &err);
+    ck_assert_int_eq(cnas_iter_set_epoch_samples(it, window, &err), CNAS_OK);
+    ck_assert_int_eq(cnas_iter_batches(it), ((window ? window : 51) + 7) / 8);
+    float ref[51][64], img[8 * 64];
+    int32_t lab[8];
+    for (int64_t i = 0; i < 51; i++)
+        ck_assert_int_eq(cnas_data_sample(f->d, CNAS_DATA_TRAIN, i, ref[i], lab, &err), CNAS_OK);
+    int64_t got = 0, n;
+    for (int64_t e = seek_epoch; e < epochs; e++) {
+        cnas_iter_begin(it, e, &err);
+        while (cnas_iter_next(it, img, lab, &n, &err) == 1)
+            for (int64_t k = 0; k < n; k++) {
+                int64_t who = -1;
+                for (int64_t i = 0; i < 51 && who < 0; i++)
+                    if (!memcmp(img + k * 64, ref[i], sizeof ref[i]))
+                        who = i;
+                ck_assert_int_ge(who, 0);
+                out[got++] = who;
+            }
+    }
+    cnas_iter_free(it);
+    return got;
+}
+
+START_TEST(test_windowed_epochs_walk_through_whole_shuffled_passes)
+{
+    /* Epochs of 20 samples over a split of 51: laid end to end they are the passes
+     * of the split, each a permutation, the first equal to a plain epoch 0. */
+    fixture f = open_synth(0.5, 0, false);
+    int64_t s[200], t[200], plain[51];
+    ck_assert_int_eq(window_stream(&f, false, 20, 9, 0, s), 180);
+    for (int pass = 0; pass < 3; pass++) {
+        int seen[51] = {0};
+        for (int k = 0; k < 51; k++)
+            seen[s[pass * 51 + k]]++;
+        for (int i = 0; i < 51; i++)
+            ck_assert_int_eq(seen[i], 1);
+    }
+    ck_assert_int_eq(window_stream(&f, false, 0, 1, 0, plain), 51);
+    ck_assert_int_eq(memcmp(plain, s, sizeof plain), 0);
+    ck_assert_int_ne(memcmp(s, s + 51, 51 * sizeof *s), 0);
+    /* The prefetch thread and a run begun at epoch 4 give the same samples. */
+    ck_assert_int_eq(window_stream(&f, true, 20, 9, 0, t), 180);
+    ck_assert_int_eq(memcmp(s, t, 180 * sizeof *s), 0);
+    ck_assert_int_eq(window_stream(&f, true, 20, 9, 4, t), 100);
+    ck_assert_int_eq(memcmp(s + 80, t, 100 * sizeof *s), 0);
+    /* A window longer than the split spans passes too. */
+    ck_assert_int_eq(window_stream(&f, false, 60, 2, 0, t), 120);
+    ck_assert_int_eq(memcmp(s, t, 120 * sizeof *s), 0);
+    close_fx(&f);
+}
+END_TEST
+
+START_TEST(test_a_window_is_refused_after_the_first_batch_and_on_cycles)
+{
+    fixture f = open_synth(0.5, 0, false);
+    cnas_error err;
+    cnas_iter_config c = {.split = CNAS_DATA_VAL, .order = CNAS_ITER_CYCLE, .batch_size = 8,
+                          .name = "val", .seed = 1};
+    cnas_iter *it = cnas_iter_new(f.d, &c, &err);
+    ck_assert_int_eq(cnas_iter_set_epoch_samples(it, 10, &err), CNAS_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "10 samples an epoch"));
+    ck_assert_int_eq(cnas_iter_set_epoch_samples(it, 0, &err), CNAS_OK);
+    cnas_iter_free(it);
+    c = (cnas_iter_config){.split = CNAS_DATA_TRAIN, .order = CNAS_ITER_SHUFFLE, .batch_size = 8,
+                           .name = "train", .seed = 1};
+    it = cnas_iter_new(f.d, &c, &err);
+    float img[8 * 64];
+    int32_t lab[8];
+    int64_t n;
+    ck_assert_int_eq(cnas_iter_next(it, img, lab, &n, &err), 1);
+    ck_assert_int_eq(cnas_iter_set_epoch_samples(it, 10, &err), CNAS_ERR_INVALID);
+    cnas_iter_free(it);
+    close_fx(&f);
+}
+END_TEST
+
 START_TEST(test_cycling_iterators_never_end_and_reshuffle_at_each_wrap)
 {
     fixture f = open_synth(0.5, 0, false);
@@ -568,6 +652,8 @@ static Suite *make_suite(void)
     tcase_add_test(tc, test_shuffling_is_a_seeded_permutation_per_epoch);
     tcase_add_test(tc, test_prefetch_does_not_change_a_single_bit);
     tcase_add_test(tc, test_a_seeked_position_continues_exactly);
+    tcase_add_test(tc, test_windowed_epochs_walk_through_whole_shuffled_passes);
+    tcase_add_test(tc, test_a_window_is_refused_after_the_first_batch_and_on_cycles);
     tcase_add_test(tc, test_cycling_iterators_never_end_and_reshuffle_at_each_wrap);
     tcase_add_test(tc, test_cutout_zeroes_at_most_a_square_and_nothing_else);
     tcase_add_test(tc, test_the_summary_counts_every_split_and_class);

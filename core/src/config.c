@@ -484,6 +484,9 @@ const cnas_param_spec cnas_data_keys[] = {
     CNAS_PARAM_SPEC_INT("limit_train", "0", 0, 1000000000, "keep the first N training samples (0: all)"),
     CNAS_PARAM_SPEC_INT("limit_val", "0", 0, 1000000000, "keep the first N validation samples (0: all)"),
     CNAS_PARAM_SPEC_INT("limit_test", "0", 0, 1000000000, "keep the first N test samples (0: all)"),
+    CNAS_PARAM_SPEC_INT("epoch_samples", "0", 0, 1000000000,
+                        "training samples per epoch, taken in turn from shuffled passes over the "
+                        "whole training split (0: an epoch is the whole split)"),
     CNAS_PARAM_SPEC_BOOL("normalize", "true", "per-channel normalisation"),
     CNAS_PARAM_SPEC_STRING("mean", "", "per-channel means, comma-separated (default: computed "
                                        "from the training split)"),

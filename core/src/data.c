@@ -214,7 +214,10 @@ struct cnas_iter {
     cnas_data *d;
     cnas_iter_config c;
     char name[32];
-    int64_t n, batches;
+    int64_t n, batches;      /* samples and batches in one epoch */
+    int64_t split_n;         /* samples in the split */
+    int64_t window;          /* 0, or an epoch's samples drawn in turn from shuffled passes */
+    int64_t *pass;           /* scratch: one pass's order (windowed iterators) */
     int64_t *perm;           /* the consumer's order of epoch perm_epoch */
     int64_t perm_epoch;
     cnas_iter_pos pos;
@@ -236,6 +239,7 @@ struct cnas_iter {
     cnas_iter_pos want;      /* the next position the worker makes */
     bool started;            /* a generation exists */
     int64_t *wperm;          /* the worker's own order buffer */
+    int64_t *wpass;          /* and its pass scratch */
     int64_t wperm_epoch;
     float *wtmp;
 };
@@ -248,19 +252,39 @@ static uint64_t mix(uint64_t a, uint64_t b)
     return z ^ (z >> 31);
 }
 
-/* The order of `epoch`: a permutation drawn from the stream keyed by (seed, epoch),
- * so any epoch can be rebuilt on its own. */
-static void make_perm(const cnas_iter *it, int64_t epoch, int64_t *perm)
+/* The order of pass `p` over the split: a permutation drawn from the stream keyed by
+ * (seed, p), so any pass can be rebuilt on its own. */
+static void make_pass(const cnas_iter *it, int64_t p, int64_t *perm)
 {
-    for (int64_t i = 0; i < it->n; i++)
+    for (int64_t i = 0; i < it->split_n; i++)
         perm[i] = i;
     if (it->c.order == CNAS_ITER_SEQUENTIAL)
         return;
     char purpose[48];
     snprintf(purpose, sizeof purpose, "data.%s", it->name);
     cnas_rng r;
-    cnas_rng_init(&r, mix(it->c.seed, (uint64_t)epoch), purpose);
-    cnas_rng_shuffle(&r, perm, it->n);
+    cnas_rng_init(&r, mix(it->c.seed, (uint64_t)p), purpose);
+    cnas_rng_shuffle(&r, perm, it->split_n);
+}
+
+/* The order of `epoch`. Without a window an epoch is one pass. With one, the passes
+ * are laid end to end and epoch e takes samples [e·w, (e+1)·w) of that stream: every
+ * sample once per pass, and an epoch rebuilt from its number alone. `scratch` holds
+ * a pass (the window's passes are made one at a time). */
+static void make_perm(const cnas_iter *it, int64_t epoch, int64_t *perm, int64_t *scratch)
+{
+    if (!it->window) {
+        make_pass(it, epoch, perm);
+        return;
+    }
+    int64_t n = it->split_n, w = it->window, s = epoch * w, made = -1;
+    for (int64_t j = 0; j < w; j++, s++) {
+        if (s / n != made) {
+            made = s / n;
+            make_pass(it, made, scratch);
+        }
+        perm[j] = scratch[s % n];
+    }
 }
 
 /* Crop and flip act on raw pixels (zero padding, as torchvision pads before
@@ -369,7 +393,7 @@ static void *worker_main(void *arg)
         uint64_t gen = it->gen;
         pthread_mutex_unlock(&it->mu);
         if (it->wperm_epoch != pos.epoch) {
-            make_perm(it, pos.epoch, it->wperm);
+            make_perm(it, pos.epoch, it->wperm, it->wpass);
             it->wperm_epoch = pos.epoch;
         }
         produce(it, pos, it->wperm, it->wtmp, s);
@@ -408,7 +432,7 @@ cnas_iter *cnas_iter_new(cnas_data *d, const cnas_iter_config *c, cnas_error *er
     it->c = *c;
     snprintf(it->name, sizeof it->name, "%s", c->name ? c->name : "batches");
     it->c.name = it->name;
-    it->n = d->size[c->split];
+    it->n = it->split_n = d->size[c->split];
     it->batches = batch_count(it);
     it->perm = malloc((size_t)(it->n ? it->n : 1) * sizeof *it->perm);
     it->tmp = malloc((size_t)d->sample_len * sizeof *it->tmp);
@@ -458,14 +482,49 @@ void cnas_iter_free(cnas_iter *it)
         pthread_cond_destroy(&it->cv);
     }
     free(it->perm);
+    free(it->pass);
     free(it->tmp);
     free(it->wperm);
+    free(it->wpass);
     free(it->wtmp);
     for (int i = 0; i < QUEUE_LEN; i++) {
         free(it->ring[i].images);
         free(it->ring[i].labels);
     }
     free(it);
+}
+
+cnas_status cnas_iter_set_epoch_samples(cnas_iter *it, int64_t samples, cnas_error *err)
+{
+    if (it->started || it->perm_epoch >= 0)
+        return cnas_error_set(err, CNAS_ERR_INVALID, "data: the %s iterator's epoch size is set "
+                              "before its first batch", it->name);
+    if (samples < 0 || (samples > 0 && it->c.order != CNAS_ITER_SHUFFLE))
+        return cnas_error_set(err, CNAS_ERR_CONFIG, "data: %lld samples an epoch for the %s "
+                              "iterator, expected 0 (the whole split) or a positive number of a "
+                              "shuffled iterator", (long long)samples, it->name);
+    if (samples == 0 || it->split_n == 0) {
+        it->window = 0;
+        it->n = it->split_n;
+    } else {
+        int64_t *p = realloc(it->perm, (size_t)samples * sizeof *p);
+        if (p)
+            it->perm = p;
+        int64_t *q = it->threaded && p ? realloc(it->wperm, (size_t)samples * sizeof *q) : NULL;
+        if (q)
+            it->wperm = q;
+        if (!it->pass)
+            it->pass = malloc((size_t)it->split_n * sizeof *it->pass);
+        if (it->threaded && !it->wpass)
+            it->wpass = malloc((size_t)it->split_n * sizeof *it->wpass);
+        if (!p || !it->pass || (it->threaded && (!q || !it->wpass)))
+            return cnas_error_set(err, CNAS_ERR_NOMEM, "data: out of memory");
+        it->window = samples;
+        it->n = samples;
+    }
+    it->batches = batch_count(it);
+    it->pos = (cnas_iter_pos){0, 0};
+    return CNAS_OK;
 }
 
 int64_t cnas_iter_batches(const cnas_iter *it) { return it->batches; }
@@ -537,7 +596,7 @@ int cnas_iter_next(cnas_iter *it, float *images, int32_t *labels, int64_t *n, cn
             return -1;
     } else {
         if (it->perm_epoch != pos.epoch) {
-            make_perm(it, pos.epoch, it->perm);
+            make_perm(it, pos.epoch, it->perm, it->pass);
             it->perm_epoch = pos.epoch;
         }
         slot s = {.images = images, .labels = labels};

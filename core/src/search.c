@@ -916,7 +916,7 @@ cnas_status cnas_run(const cnas_run_spec *spec, cnas_run_result *result, cnas_er
     if (spec->kind == CNAS_RUN_TRAIN && !spec->arch)
         return cnas_error_set(err, CNAS_ERR_INVALID, "training needs an architecture");
     search_data_options dopt = {spec->eval_batch_size, spec->augment, spec->prefetch,
-                                spec->drop_last, !spec->plain_val_cycle};
+                                spec->drop_last, !spec->plain_val_cycle, spec->epoch_samples};
     if ((st = search_data_init(&h.data, spec->data, spec->train, &dopt, spec->seed, err)))
         return st;
     cnas_dist_set_data_parallel(spec->data_parallel);

@@ -1,4 +1,5 @@
-/* One iterator per stream of a run: TRAIN (shuffled per epoch, augmented), VAL and
+/* One iterator per stream of a run: TRAIN (shuffled per epoch, augmented; an epoch
+ * may be a window of a longer stream of passes, [data] epoch_samples), VAL and
  * TEST (in order, for evaluation), VAL_CYCLE (DARTS' random validation batches:
  * shuffled, augmented like training unless the run says
  * otherwise, never ending), TRAIN_CYCLE (training batches that never end, for
@@ -56,7 +57,8 @@ cnas_status search_data_init(search_data *s, cnas_data *data, const cnas_train_s
         return cnas_error_set(err, CNAS_ERR_NOMEM, "data: out of memory");
     }
     if (!(s->train = cnas_iter_new(data, &tr, err)) || !(s->test = cnas_iter_new(data, &te, err)) ||
-        !(s->train_cycle = cnas_iter_new(data, &tc, err))) {
+        !(s->train_cycle = cnas_iter_new(data, &tc, err)) ||
+        cnas_iter_set_epoch_samples(s->train, o->epoch_samples, err)) {
         search_data_free(s);
         return err->code;
     }

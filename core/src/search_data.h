@@ -23,6 +23,7 @@ typedef struct search_data_options {
     bool prefetch;
     bool drop_last;
     bool augment_val;   /* VAL_CYCLE batches augmented like training (DARTS) */
+    int64_t epoch_samples; /* TRAIN epochs of this many samples (0: the whole split) */
 } search_data_options;
 
 cnas_status search_data_init(search_data *s, cnas_data *data, const cnas_train_settings *train,

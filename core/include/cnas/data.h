@@ -94,6 +94,12 @@ typedef struct cnas_iter_pos {
 
 cnas_iter *cnas_iter_new(cnas_data *d, const cnas_iter_config *c, cnas_error *err);
 void cnas_iter_free(cnas_iter *it);
+/* Make an epoch of a SHUFFLE iterator `samples` long (0: the whole split, the
+ * default): the split's shuffled passes are laid end to end and epoch e takes the
+ * samples e·samples to (e+1)·samples − 1 of that stream, so every sample comes once
+ * per pass and any epoch is rebuilt from its number. Call it before the first batch;
+ * it moves the iterator to epoch 0. docs/config.md ([data] epoch_samples). */
+cnas_status cnas_iter_set_epoch_samples(cnas_iter *it, int64_t samples, cnas_error *err);
 /* Batches in one epoch (CYCLE: in one wrap). */
 int64_t cnas_iter_batches(const cnas_iter *it);
 /* Position at the start of `epoch`. */

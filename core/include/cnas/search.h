@@ -77,6 +77,9 @@ typedef struct cnas_run_spec {
     /* Called after every step (stand-alone training's work queue), may be NULL. */
     void (*step_hook)(void *ctx);
     void *step_hook_ctx;
+    /* Training samples per epoch, drawn in turn from shuffled passes over the training
+     * split (0: an epoch is the whole split). cnas_iter_set_epoch_samples. */
+    int64_t epoch_samples;
 } cnas_run_spec;
 
 typedef struct cnas_run_result {
