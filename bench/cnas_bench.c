@@ -57,6 +57,7 @@ struct bench {
     cnas_tensor *x;
     int32_t *y;
     double gflop; /* per step, 0 when not counted */
+    double gbyte; /* per step, the least tensor traffic (memory-bound rows), 0 otherwise */
     long long params, params_no_aux;
 };
 
@@ -341,7 +342,7 @@ static cnas_status setup_darts_net(bench *b, const net_row *r, cnas_error *err)
 
 /* ---- single ops: forward + backward of sum(op(x) * g) ----------------------------------- */
 
-enum { OP_PLUGIN, OP_CONV, OP_MAX_POOL, OP_AVG_POOL, OP_BN };
+enum { OP_PLUGIN, OP_CONV, OP_DW_CONV, OP_MAX_POOL, OP_AVG_POOL, OP_BN };
 
 static cnas_tensor *op_loss(cnas_graph *g, void *ctx)
 {
@@ -356,6 +357,11 @@ static cnas_tensor *op_loss(cnas_graph *g, void *ctx)
     }
     case OP_CONV: {
         cnas_conv2d_params cp = {1, 1, 1, 1, 1, 1, 1};
+        y = cnas_conv2d(g, b->x, b->w, NULL, &cp);
+        break;
+    }
+    case OP_DW_CONV: {
+        cnas_conv2d_params cp = {1, 1, 1, 1, 1, 1, (int)b->x->shape[1]};
         y = cnas_conv2d(g, b->x, b->w, NULL, &cp);
         break;
     }
@@ -388,6 +394,13 @@ static cnas_status setup_op(bench *b, const char *name, cnas_error *err)
     cnas_rng rng;
     cnas_rng_init(&rng, 5, "init");
     double macs = 0;
+    /* Memory-bound rows: the least traffic of a step, in passes over one activation
+     * (N·C·H·W floats), each kernel reading its inputs and writing its outputs once:
+     * forward op(x) 2 (read x, write y), y·g 3, sum 1; backward: the sum's gradient 1,
+     * the product's 3, the op's 3 (read dy and x, write dx; average pooling needs no
+     * x: 2). Max pooling's argmax and batch norm's statistics are recomputed or read
+     * at no less cost; the parameters' gradients fuse into the same pass. */
+    int passes = 0;
     if (strcmp(name, "conv_3x3") == 0) {
         b->op_kind = OP_CONV;
         if (!(b->w = cnas_tensor_new(CNAS_SHAPE(C, C, 3, 3), err)))
@@ -396,12 +409,24 @@ static cnas_status setup_op(bench *b, const char *name, cnas_error *err)
         b->on[b->n_on++] = b->w;
         b->params = b->w->numel;
         macs = (double)N * HW * HW * C * C * 9;
+    } else if (strcmp(name, "dw_conv_3x3") == 0) {
+        b->op_kind = OP_DW_CONV;
+        if (!(b->w = cnas_tensor_new(CNAS_SHAPE(C, 1, 3, 3), err)))
+            return err->code;
+        cnas_init_default_weight(b->w, &rng);
+        b->on[b->n_on++] = b->w;
+        b->params = b->w->numel;
+        macs = (double)N * HW * HW * C * 9;
+        passes = 13;
     } else if (strcmp(name, "max_pool_3x3") == 0) {
         b->op_kind = OP_MAX_POOL;
+        passes = 13;
     } else if (strcmp(name, "avg_pool_3x3") == 0) {
         b->op_kind = OP_AVG_POOL;
+        passes = 12;
     } else if (strcmp(name, "batch_norm") == 0) {
         b->op_kind = OP_BN;
+        passes = 13;
         if (!(b->gamma = cnas_tensor_new(CNAS_SHAPE(C), err)) ||
             !(b->beta = cnas_tensor_new(CNAS_SHAPE(C), err)))
             return err->code;
@@ -426,6 +451,7 @@ static cnas_status setup_op(bench *b, const char *name, cnas_error *err)
         macs = (double)b->ovt->flops(b->op, in, out);
     }
     b->gflop = 3.0 * 2.0 * macs / 1e9;
+    b->gbyte = (double)passes * N * C * HW * HW * sizeof(float) / 1e9;
     if (!(b->gconst = cnas_tensor_new(CNAS_SHAPE(N, C, HW, HW), err)))
         return err->code;
     cnas_rng_fill_normal(&rng, b->gconst->data, b->gconst->numel, 0.0f, 1.0f);
@@ -463,13 +489,46 @@ static double sgemm_gflops(int threads, int repeats)
     return 2.0 * n * (double)n * n * threads / (best * 1e-3) / 1e9;
 }
 
+/* ---- copy bandwidth: every thread copies its own 64 MiB buffer (first touched by that
+ * thread), far beyond the caches; bytes read + bytes written per second is the
+ * physical limit of the memory-bound rows ----------------------------------------- */
+
+/* Fills t[0..repeats) with the sorted times (ms) of copying every thread's buffer;
+ * returns the bytes read + written per repeat, 0 when out of memory. */
+static double copy_times(int threads, int repeats, double *t)
+{
+    const size_t n = (size_t)64 << 20;
+    char *src = malloc((size_t)threads * n), *dst = malloc((size_t)threads * n);
+    if (!src || !dst) {
+        free(src), free(dst);
+        return 0;
+    }
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int t = 0; t < threads; t++) {
+        memset(src + (size_t)t * n, t + 1, n);
+        memset(dst + (size_t)t * n, 0, n);
+    }
+    for (int r = 0; r < repeats + 1; r++) {
+        double t0 = now_ms();
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+        for (int k = 0; k < threads; k++)
+            memcpy(dst + (size_t)k * n, src + (size_t)k * n, n);
+        if (r > 0)
+            t[r - 1] = now_ms() - t0;
+    }
+    int bad = dst[(size_t)threads * n - 1] != (char)threads;
+    free(src), free(dst);
+    qsort(t, (size_t)repeats, sizeof *t, cmp_double);
+    return bad ? 0 : 2.0 * (double)n * threads;
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static const char *const ROWS[] = {
     "darts_c16_weight", "darts_c16_arch", "darts_c8_weight", "darts_c8_arch", "resnet20_train",
     "darts_net_fashion", "darts_v2_c36",
-    "op_conv_3x3", "op_sep_conv_3x3", "op_sep_conv_5x5", "op_dil_conv_3x3", "op_dil_conv_5x5",
-    "op_max_pool_3x3", "op_avg_pool_3x3", "op_batch_norm", "sgemm",
+    "op_conv_3x3", "op_dw_conv_3x3", "op_sep_conv_3x3", "op_sep_conv_5x5", "op_dil_conv_3x3", "op_dil_conv_5x5",
+    "op_max_pool_3x3", "op_avg_pool_3x3", "op_batch_norm", "sgemm", "copy",
 };
 
 static void usage(FILE *f)
@@ -531,6 +590,25 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    if (strcmp(row, "copy") == 0) {
+        double *t = malloc((size_t)repeats * sizeof *t);
+        double bytes = t ? copy_times(threads, repeats, t) : 0;
+        if (bytes <= 0) {
+            fprintf(stderr, "cnas-bench copy: out of memory\n");
+            return 1;
+        }
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("{\"impl\": \"cnas\", \"row\": \"copy\", \"median_ms\": %.3f, \"min_ms\": %.3f, "
+               "\"gbyte\": %.5f, \"gbps\": %.2f, \"peak_rss_mib\": %.1f, \"threads\": %d, "
+               "\"repeats\": %d, \"params\": 0, \"blas_core\": \"%s\", \"openblas_config\": \"%s\"}\n",
+               repeats % 2 ? t[repeats / 2] : 0.5 * (t[repeats / 2 - 1] + t[repeats / 2]), t[0],
+               bytes / 1e9, bytes / 1e9 / (t[0] * 1e-3), (double)ru.ru_maxrss / 1024.0, threads,
+               repeats, cnas_blas_core(), cnas_blas_config());
+        free(t);
+        return 0;
+    }
+
     bench b;
     memset(&b, 0, sizeof b);
     cnas_error err = {0};
@@ -578,6 +656,8 @@ int main(int argc, char **argv)
         printf("\"batch\": %d, \"init_channels\": %d, \"layers\": %d, \"drop_path\": %g, "
                "\"aux_weight\": %g, ", nr->batch, nr->C, nr->layers, (double)nr->drop_path,
                (double)nr->aux_weight);
+    if (b.gbyte > 0)
+        printf("\"gbyte\": %.5f, ", b.gbyte);
     if (b.gflop > 0)
         printf("\"gflop\": %.4f, ", b.gflop);
     else

@@ -37,6 +37,11 @@ Derived columns:
   cnas GFLOP/s   = gflop (as reported by cnas; PyTorch's count if cnas
                    reports none, marked with *) / cnas min time
   % sgemm peak   = cnas GFLOP/s / the "gflops" of the cnas-side sgemm row
+  cnas GB/s      = gbyte (the least tensor traffic of a step, reported by cnas
+                   for the memory-bound rows: depthwise convolution, pooling,
+                   batch norm) / cnas min time
+  % copy         = cnas GB/s / the "gbps" of the cnas-side copy row (bytes read
+                   + written per second by memcpy): their physical limit
 Targets (final column), always against PyTorch best:
   darts_*_weight : speed-up >= 3 and cnas MiB <= PyTorch MiB / 4
   darts_*_arch   : speed-up >= 4
@@ -248,6 +253,7 @@ def aggregate(records):
         'min_ms': min(mins) if mins else None,
         'peak_rss_mib': max(rss) if rss else None,
         'gflop': num(res[-1].get('gflop')),
+        'gbyte': num(res[-1].get('gbyte')),
         'params': num(res[-1].get('params')),
         'params_no_aux': num(res[-1].get('params_no_aux')),
     }
@@ -255,6 +261,10 @@ def aggregate(records):
     gfs = [g for g in gfs if g is not None]
     if gfs:
         agg['gflops'] = max(gfs)   # best round (= min time) for a peak figure
+    gbs = [num(r.get('gbps')) for r in res]
+    gbs = [g for g in gbs if g is not None]
+    if gbs:
+        agg['gbps'] = max(gbs)
     return agg
 
 
@@ -327,6 +337,8 @@ def compute_table(rows, agg, failures, configs):
         sgemm_peak = c_sg.get('gflops')
         if sgemm_peak is None and c_sg.get('gflop') and c_sg.get('min_ms'):
             sgemm_peak = c_sg['gflop'] / (c_sg['min_ms'] / 1e3)
+    c_copy = agg.get(('copy', 'cnas'))
+    copy_bw = c_copy.get('gbps') if c_copy else None
     ran_best = any(c != 'installed' for c in configs)
     table = []
     for row in rows:
@@ -361,18 +373,26 @@ def compute_table(rows, agg, failures, configs):
             gflop_src = 'cnas'
             if sgemm_peak:
                 pct = 100.0 * gfs / sgemm_peak
+        gbs = pct_copy = None
+        if c and c.get('min_ms') and c.get('gbyte'):
+            gbs = c['gbyte'] / (c['min_ms'] / 1e3)
+        elif c and c.get('gbps') is not None:
+            gbs = c['gbps']
+        if gbs is not None and copy_bw:
+            pct_copy = 100.0 * gbs / copy_bw
         # parameter counts of the two sides (they must agree)
         pp = [a.get('params') for a in (best, inst) if a and
               a.get('params') is not None]
         e.update(speedup_installed=speedup_inst, speedup=speedup,
                  mem_ratio=mem_ratio, cnas_gflops=gfs,
                  gflop_source=gflop_src if gfs is not None else None,
-                 pct_sgemm=pct, target=target_for(row),
+                 pct_sgemm=pct, cnas_gbps=gbs, pct_copy=pct_copy,
+                 target=target_for(row),
                  params_pytorch=pp[0] if pp else None,
                  params_cnas=c.get('params') if c else None,
                  verdict=judge(row, speedup, mem_ratio, ran_best))
         table.append(e)
-    return table, sgemm_peak
+    return table, sgemm_peak, copy_bw
 
 
 def fmt(x, spec):
@@ -392,7 +412,7 @@ COLUMNS = ['row', 'params (PyTorch/cnas)',
            'cnas ms (median/min)', 'speed-up vs installed',
            'speed-up vs best', 'PyTorch installed MiB', 'PyTorch best MiB',
            'cnas MiB', 'memory ratio (best/cnas)', 'cnas GFLOP/s',
-           '% of sgemm peak', 'target (vs best)']
+           '% of sgemm peak', 'cnas GB/s', '% of copy', 'target (vs best)']
 
 
 def fmt_params(e):
@@ -424,6 +444,7 @@ def table_cells(e, configs):
             fmt(best and best['peak_rss_mib'], '.1f'),
             fmt(c and c['peak_rss_mib'], '.1f'),
             fmt(e['mem_ratio'], '.2f'), gfs, fmt(e['pct_sgemm'], '.1f'),
+            fmt(e.get('cnas_gbps'), '.2f'), fmt(e.get('pct_copy'), '.1f'),
             verdict]
 
 
@@ -473,6 +494,10 @@ NOTES = [
     'cnas GFLOP/s = gflop of one repeat / cnas min time (* = gflop counted '
     'by the PyTorch side); % of sgemm peak is relative to the cnas sgemm row',
     'params: trainable parameters, auxiliary head included',
+    'cnas GB/s = the least tensor traffic of one step of a memory-bound row '
+    '(13 passes over the activation, 12 for average pooling: bench/cnas_bench.c) '
+    '/ cnas min time; % of copy is relative to the cnas copy row (memcpy, bytes '
+    'read + written)',
 ]
 
 
@@ -583,7 +608,7 @@ def rerender(path, markdown):
         if not rec['ok']:
             failures.setdefault(rec['row'], []).append(rec)
     agg = {k: aggregate(v) for k, v in per.items()}
-    table, _ = compute_table(rows, agg, failures, configs)
+    table, _, _ = compute_table(rows, agg, failures, configs)
     text = render_markdown(hdr, table, configs)
     if markdown:
         with open(markdown, 'w') as f:
@@ -660,7 +685,7 @@ def main(argv=None):
                     log('    FAILED: %s' % rec['error'])
 
     agg = {k: aggregate(v) for k, v in per.items()}
-    table, sgemm_peak = compute_table(rows, agg, failures, args.ref_configs)
+    table, sgemm_peak, copy_bw = compute_table(rows, agg, failures, args.ref_configs)
 
     def first_result(side, key):
         for rec in runs:
@@ -704,6 +729,7 @@ def main(argv=None):
         'cnas_program': args.cnas,
         'python': args.python,
         'sgemm_peak_gflops_cnas': sgemm_peak,
+        'copy_gbps_cnas': copy_bw,
     }
 
     print(render_text(hdr, table, args.ref_configs), flush=True)

@@ -55,6 +55,8 @@ How "gflop" is counted (the floating point work of ONE timed repeat):
   * Rows whose work is not conv/linear (op_max_pool_3x3, op_avg_pool_3x3,
     op_batch_norm) report "gflop": null.
   * sgemm: exactly 2 * 2048^3 / 1e9 per repeat ("gflops" = that / min time).
+  * copy: 128 MiB copied, "gbyte" = bytes read + written, "gbps" = that / min
+    time (cnas-bench's copy row moves the same, 64 MiB per thread).
 """
 
 import argparse
@@ -704,6 +706,8 @@ def build_op(name):
     elif name in ('sep_conv_3x3', 'sep_conv_5x5', 'dil_conv_3x3',
                   'dil_conv_5x5'):
         op = make_op(name, c, 1, affine=False)
+    elif name == 'dw_conv_3x3':
+        op = nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False)
     elif name == 'max_pool_3x3':
         op = nn.MaxPool2d(3, stride=1, padding=1)
     elif name == 'avg_pool_3x3':
@@ -790,6 +794,19 @@ def build_sgemm():
     return step, {"params": 0, "gflop": 2 * SGEMM_N ** 3 / 1e9}
 
 
+COPY_BYTES = 128 << 20
+
+
+def build_copy():
+    # 128 MiB copied with PyTorch's threads, as cnas copies 64 MiB per thread at 2
+    src = torch.ones(COPY_BYTES // 4)
+    dst = torch.zeros(COPY_BYTES // 4)
+
+    def step():
+        dst.copy_(src)
+    return step, {"params": 0, "gbyte": 2 * COPY_BYTES / 1e9}
+
+
 ROWS = {
     'darts_c16_weight': lambda: build_darts(16, 8, 3, 32, 'weight'),
     'darts_c16_arch': lambda: build_darts(16, 8, 3, 32, 'arch'),
@@ -799,6 +816,7 @@ ROWS = {
     'darts_net_fashion': lambda: build_darts_net('darts_net_fashion'),
     'darts_v2_c36': lambda: build_darts_net('darts_v2_c36'),
     'op_conv_3x3': lambda: build_op('conv_3x3'),
+    'op_dw_conv_3x3': lambda: build_op('dw_conv_3x3'),
     'op_sep_conv_3x3': lambda: build_op('sep_conv_3x3'),
     'op_sep_conv_5x5': lambda: build_op('sep_conv_5x5'),
     'op_dil_conv_3x3': lambda: build_op('dil_conv_3x3'),
@@ -807,6 +825,7 @@ ROWS = {
     'op_avg_pool_3x3': lambda: build_op('avg_pool_3x3'),
     'op_batch_norm': lambda: build_op('batch_norm'),
     'sgemm': build_sgemm,
+    'copy': build_copy,
 }
 
 
@@ -902,6 +921,8 @@ def main(argv=None):
     result.update(info)
     if args.row == 'sgemm':
         result["gflops"] = info["gflop"] / mn
+    if args.row == 'copy':
+        result["gbps"] = info["gbyte"] / mn
     print(json.dumps(result), flush=True)
     return 0
 
