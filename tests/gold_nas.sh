@@ -92,7 +92,7 @@ check "operators were pruned (pruned.csv)" 0 $?
 # search above, nothing is pruned before the warm-up ends and lambda stays 0 through it.
 first0=$(awk -F, 'NR > 1 { print $1; exit }' "$r/pruned.csv")
 warm=$((${first0:-0} + 1))
-out=$(search gw --set strategy.warmup_epochs=$warm 2>&1)
+out=$(search gw --set strategy.warmup_epochs=$warm --set strategy.prune_lr=0.002 2>&1)
 check "a search with warmup_epochs = $warm runs to the end" 0 $? "" "$out"
 first=$(awk -F, 'NR > 1 { print $1; exit }' runs/gw/pruned.csv)
 [ -n "$first0" ] && awk -F, -v w="$warm" 'NR > 1 && $1 < w { bad = 1 } END { exit bad }' \
@@ -102,6 +102,12 @@ col=$(head -1 runs/gw/epochs.csv | tr ',' '\n' | grep -nx lambda | cut -d: -f1)
 [ -n "$col" ] && awk -F, -v c="$col" -v w="$warm" 'NR > 1 && $1 <= w && $c != 0 { bad = 1 }
     END { exit bad }' runs/gw/epochs.csv
 check "warm-up: lambda is 0 through epoch $warm" 0 $?
+# prune_lr: the weights learn at [train]'s 0.01 through the warm-up, at 0.002 after it.
+col=$(head -1 runs/gw/steps.csv | tr ',' '\n' | grep -nx lr | cut -d: -f1)
+[ -n "$col" ] && awk -F, -v c="$col" -v w="$warm" 'NR > 1 { want = $1 < w ? 0.01 : 0.002
+    if ($c < want * 0.999 || $c > want * 1.001) bad = 1; n[$1 < w]++ }
+    END { exit bad || !n[0] || !n[1] }' runs/gw/steps.csv
+check "prune_lr: lr 0.01 before epoch $warm, 0.002 from it on (steps.csv)" 0 $?
 
 # A snapshot retrains stand-alone.
 out=$("$cnas" -q train gold.ini --set run.out_dir=runs --set run.name=t0 --arch "$r/snapshot_0.txt" 2>&1)

@@ -109,7 +109,7 @@ static cnas_status run_epoch(cnas_loop *l, const cnas_loop_hooks *h, void *self,
         int64_t correct = s.correct;
         if ((st = cnas_dist_step_end(&loss, &correct, s.x->shape[0] == rows, err)))
             return st;
-        env->metric(env, "lr", lr);
+        env->metric(env, "lr", s.lr);
         if (!isnan(loss))
             env->metric(env, "train_loss", loss);
         if (correct >= 0)

@@ -52,7 +52,8 @@ extern "C" {
 
 typedef struct cnas_loop_step {
     int64_t epoch, step;          /* this step's position (step from 0) */
-    float lr;                     /* the weight learning rate of this epoch */
+    float lr;                     /* the weight learning rate of this epoch (a step that uses
+                                   * another sets it here: the lr metric logs this value) */
     cnas_graph *g;                /* the graph holding the batches; reset before each step */
     cnas_tensor *x;               /* the train batch [B, C, H, W] and its labels */
     const int32_t *y;

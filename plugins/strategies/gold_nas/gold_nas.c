@@ -91,6 +91,11 @@ static cnas_status gold_step(void *self, cnas_loop_step *s, cnas_error *err)
         for (int c = 0; c < m->lay.n_cand; c++)
             gr[c] += (float)(m->lambda * m->dalpha[p * m->lay.n_cand + c]);
     }
+    /* After the warm-up the weights may learn at a rate of their own (prune_lr): the
+     * supernet then changes little while operators go, so snapshots differ by their
+     * architecture rather than by how long the weights have trained (docs/gold_nas.md). */
+    if (m->prune_lr > 0 && s->epoch >= m->warmup)
+        s->lr = (float)m->prune_lr;
     if ((st = cnas_kit_update(m->env, m->w_opt, s->lr, true, err)) ||
         (st = cnas_optim_step(m->a_opt, (float)m->arch_lr, err)))
         return st;
@@ -358,6 +363,7 @@ static cnas_status gold_create(const cnas_params *p, cnas_search_env *env, void 
     m->flops_min = cnas_params_float(p, "flops_min");
     m->stable_rounds = (int)cnas_params_int(p, "stable_rounds");
     m->warmup = cnas_params_int(p, "warmup_epochs");
+    m->prune_lr = cnas_params_float(p, "prune_lr");
     m->evaluate = cnas_params_bool(p, "evaluate_snapshots");
     m->lambda = 0;
     m->delta = m->lambda0;
@@ -491,6 +497,9 @@ static const cnas_param_spec gold_keys[] = {
     CNAS_PARAM_SPEC_INT("warmup_epochs", "0", 0, 1000000,
                         "first epochs that train weights and gates with lambda = 0, before any "
                         "pruning or adaptation of lambda"),
+    CNAS_PARAM_SPEC_FLOAT("prune_lr", "0", 0, 100,
+                          "the weights' learning rate once the warm-up is over (0: [train]'s "
+                          "schedule throughout, as the paper)"),
     CNAS_PARAM_SPEC_BOOL("evaluate_snapshots", "true",
                          "evaluate every snapshot on the validation split (when it is not empty)"),
 };

@@ -34,6 +34,7 @@ typedef struct gold {
     double flops_min;             /* MFLOPs floor (0: none) */
     int n0, stable_rounds;
     int64_t warmup;               /* epochs before the schedule starts */
+    double prune_lr;              /* weights' learning rate after the warm-up; 0: [train]'s */
     bool evaluate;
     /* the supernet and its parameters */
     cnas_archparams *ap;
