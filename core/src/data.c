@@ -497,8 +497,8 @@ void cnas_iter_free(cnas_iter *it)
 cnas_status cnas_iter_set_epoch_samples(cnas_iter *it, int64_t samples, cnas_error *err)
 {
     if (it->started || it->perm_epoch >= 0)
-        return cnas_error_set(err, CNAS_ERR_INVALID, "data: the %s iterator's epoch size is set "
-                              "before its first batch", it->name);
+        return cnas_error_set(err, CNAS_ERR_INVALID, "data: the %s iterator has already made "
+                              "batches; its epoch size can only be set before the first", it->name);
     if (samples < 0 || (samples > 0 && it->c.order != CNAS_ITER_SHUFFLE))
         return cnas_error_set(err, CNAS_ERR_CONFIG, "data: %lld samples an epoch for the %s "
                               "iterator, expected 0 (the whole split) or a positive number of a "
