@@ -59,6 +59,10 @@ struct bench {
     double gflop; /* per step, 0 when not counted */
     double gbyte; /* per step, the least tensor traffic (memory-bound rows), 0 otherwise */
     long long params, params_no_aux;
+    /* the copy row: one buffer pair per thread */
+    char *copy_src, *copy_dst;
+    size_t copy_n;
+    int copy_threads;
 };
 
 static double now_ms(void)
@@ -493,33 +497,33 @@ static double sgemm_gflops(int threads, int repeats)
  * thread), far beyond the caches; bytes read + bytes written per second is the
  * physical limit of the memory-bound rows ----------------------------------------- */
 
-/* Fills t[0..repeats) with the sorted times (ms) of copying every thread's buffer;
- * returns the bytes read + written per repeat, 0 when out of memory. */
-static double copy_times(int threads, int repeats, double *t)
+static cnas_status setup_copy(bench *b, int threads, cnas_error *err)
 {
     const size_t n = (size_t)64 << 20;
-    char *src = malloc((size_t)threads * n), *dst = malloc((size_t)threads * n);
-    if (!src || !dst) {
-        free(src), free(dst);
-        return 0;
-    }
+    b->copy_n = n;
+    b->copy_threads = threads;
+    b->copy_src = malloc((size_t)threads * n);
+    b->copy_dst = malloc((size_t)threads * n);
+    if (!b->copy_src || !b->copy_dst)
+        return cnas_error_set(err, CNAS_ERR_NOMEM, "out of memory for %d x 2 x 64 MiB", threads);
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int t = 0; t < threads; t++) {
-        memset(src + (size_t)t * n, t + 1, n);
-        memset(dst + (size_t)t * n, 0, n);
+        memset(b->copy_src + (size_t)t * n, t + 1, n);
+        memset(b->copy_dst + (size_t)t * n, 0, n);
     }
-    for (int r = 0; r < repeats + 1; r++) {
-        double t0 = now_ms();
-#pragma omp parallel for num_threads(threads) schedule(static, 1)
-        for (int k = 0; k < threads; k++)
-            memcpy(dst + (size_t)k * n, src + (size_t)k * n, n);
-        if (r > 0)
-            t[r - 1] = now_ms() - t0;
-    }
-    int bad = dst[(size_t)threads * n - 1] != (char)threads;
-    free(src), free(dst);
-    qsort(t, (size_t)repeats, sizeof *t, cmp_double);
-    return bad ? 0 : 2.0 * (double)n * threads;
+    b->gbyte = 2.0 * (double)n * threads / 1e9; /* read + written */
+    return CNAS_OK;
+}
+
+static cnas_status copy_step(bench *b, cnas_error *err)
+{
+    const size_t n = b->copy_n;
+#pragma omp parallel for num_threads(b->copy_threads) schedule(static, 1)
+    for (int k = 0; k < b->copy_threads; k++)
+        memcpy(b->copy_dst + (size_t)k * n, b->copy_src + (size_t)k * n, n);
+    if (b->copy_dst[(size_t)b->copy_threads * n - 1] != (char)b->copy_threads)
+        return cnas_error_set(err, CNAS_ERR_INTERNAL, "copy: destination differs from source");
+    return CNAS_OK;
 }
 
 /* ---- main ------------------------------------------------------------------------------ */
@@ -590,25 +594,6 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    if (strcmp(row, "copy") == 0) {
-        double *t = malloc((size_t)repeats * sizeof *t);
-        double bytes = t ? copy_times(threads, repeats, t) : 0;
-        if (bytes <= 0) {
-            fprintf(stderr, "cnas-bench copy: out of memory\n");
-            return 1;
-        }
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        printf("{\"impl\": \"cnas\", \"row\": \"copy\", \"median_ms\": %.3f, \"min_ms\": %.3f, "
-               "\"gbyte\": %.5f, \"gbps\": %.2f, \"peak_rss_mib\": %.1f, \"threads\": %d, "
-               "\"repeats\": %d, \"params\": 0, \"blas_core\": \"%s\", \"openblas_config\": \"%s\"}\n",
-               repeats % 2 ? t[repeats / 2] : 0.5 * (t[repeats / 2 - 1] + t[repeats / 2]), t[0],
-               bytes / 1e9, bytes / 1e9 / (t[0] * 1e-3), (double)ru.ru_maxrss / 1024.0, threads,
-               repeats, cnas_blas_core(), cnas_blas_config());
-        free(t);
-        return 0;
-    }
-
     bench b;
     memset(&b, 0, sizeof b);
     cnas_error err = {0};
@@ -626,6 +611,9 @@ int main(int argc, char **argv)
         } else if (strcmp(row, "resnet20_train") == 0) {
             st = setup_resnet20(&b, &err);
             step = network_step;
+        } else if (strcmp(row, "copy") == 0) {
+            st = setup_copy(&b, threads, &err);
+            step = copy_step;
         } else {
             st = setup_op(&b, row + 3, &err);
             step = op_step;
@@ -648,7 +636,7 @@ int main(int argc, char **argv)
     printf("{\"impl\": \"cnas\", \"row\": \"%s\", \"median_ms\": %.3f, \"min_ms\": %.3f, "
            "\"peak_rss_mib\": %.1f, \"graph_peak_mib\": %.1f, \"threads\": %d, \"repeats\": %d, "
            "\"params\": %lld, ", row, repeats % 2 ? t[repeats / 2] : 0.5 * (t[repeats / 2 - 1] + t[repeats / 2]),
-           t[0], (double)ru.ru_maxrss / 1024.0, (double)cnas_graph_peak_bytes(b.g) / 1048576.0,
+           t[0], (double)ru.ru_maxrss / 1024.0, b.g ? (double)cnas_graph_peak_bytes(b.g) / 1048576.0 : 0.0,
            threads, repeats, b.params);
     if (b.params_no_aux > 0)
         printf("\"params_no_aux\": %lld, ", b.params_no_aux);

@@ -40,8 +40,8 @@ Derived columns:
   cnas GB/s      = gbyte (the least tensor traffic of a step, reported by cnas
                    for the memory-bound rows: depthwise convolution, pooling,
                    batch norm) / cnas min time
-  % copy         = cnas GB/s / the "gbps" of the cnas-side copy row (bytes read
-                   + written per second by memcpy): their physical limit
+  % copy         = cnas GB/s / the cnas-side copy row's GB/s (its gbyte = bytes
+                   read + written by memcpy): their physical limit
 Targets (final column), always against PyTorch best:
   darts_*_weight : speed-up >= 3 and cnas MiB <= PyTorch MiB / 4
   darts_*_arch   : speed-up >= 4
@@ -261,10 +261,6 @@ def aggregate(records):
     gfs = [g for g in gfs if g is not None]
     if gfs:
         agg['gflops'] = max(gfs)   # best round (= min time) for a peak figure
-    gbs = [num(r.get('gbps')) for r in res]
-    gbs = [g for g in gbs if g is not None]
-    if gbs:
-        agg['gbps'] = max(gbs)
     return agg
 
 
@@ -338,7 +334,9 @@ def compute_table(rows, agg, failures, configs):
         if sgemm_peak is None and c_sg.get('gflop') and c_sg.get('min_ms'):
             sgemm_peak = c_sg['gflop'] / (c_sg['min_ms'] / 1e3)
     c_copy = agg.get(('copy', 'cnas'))
-    copy_bw = c_copy.get('gbps') if c_copy else None
+    copy_bw = None
+    if c_copy and c_copy.get('gbyte') and c_copy.get('min_ms'):
+        copy_bw = c_copy['gbyte'] / (c_copy['min_ms'] / 1e3)
     ran_best = any(c != 'installed' for c in configs)
     table = []
     for row in rows:
@@ -376,8 +374,6 @@ def compute_table(rows, agg, failures, configs):
         gbs = pct_copy = None
         if c and c.get('min_ms') and c.get('gbyte'):
             gbs = c['gbyte'] / (c['min_ms'] / 1e3)
-        elif c and c.get('gbps') is not None:
-            gbs = c['gbps']
         if gbs is not None and copy_bw:
             pct_copy = 100.0 * gbs / copy_bw
         # parameter counts of the two sides (they must agree)

@@ -55,8 +55,8 @@ How "gflop" is counted (the floating point work of ONE timed repeat):
   * Rows whose work is not conv/linear (op_max_pool_3x3, op_avg_pool_3x3,
     op_batch_norm) report "gflop": null.
   * sgemm: exactly 2 * 2048^3 / 1e9 per repeat ("gflops" = that / min time).
-  * copy: 128 MiB copied, "gbyte" = bytes read + written, "gbps" = that / min
-    time (cnas-bench's copy row moves the same, 64 MiB per thread).
+  * copy: 128 MiB copied, "gbyte" = bytes read + written (cnas-bench's copy
+    row moves the same, 64 MiB per thread).
 """
 
 import argparse
@@ -921,8 +921,6 @@ def main(argv=None):
     result.update(info)
     if args.row == 'sgemm':
         result["gflops"] = info["gflop"] / mn
-    if args.row == 'copy':
-        result["gbps"] = info["gbyte"] / mn
     print(json.dumps(result), flush=True)
     return 0
 
