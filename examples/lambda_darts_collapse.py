@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Per-epoch collapse metrics of DARTS-cell searches, as a CSV and an SVG plot.
+"""Per-epoch collapse metrics of DARTS-cell and NAS-Bench-201 searches, as a CSV and an SVG plot.
 
 usage: lambda_darts_collapse.py [--ops=OP,OP,...] OUT.csv OUT.svg ARM=RUN_DIR [ARM=RUN_DIR ...]
 
-For every run directory of a `darts` or `lambda_darts` search on `darts_cell`: the derived
-genotype of each epoch (log.txt, `epoch E genotype = ...`) gives the share of parameter-free
-operations (skip_connect, max_pool_3x3, avg_pool_3x3) among the normal cell's and the
-reduction cell's 8 operations; alpha.jsonl gives their mean softmax weight (and that of none)
-over the normal cell's edges; epochs.csv gives train_corr, val_corr and val_acc (empty where a
-run does not log them). --ops names the space's candidates in weight-column order when they
-are not the DARTS default ([space] candidates). Standard library only; docs/lambda_darts.md.
+For every run directory of a `darts` or `lambda_darts` search on `darts_cell` or
+`nb201_cell`: the derived genotype of each epoch (log.txt, `epoch E genotype = ...`) gives
+the share of parameter-free operations (skip_connect, max_pool_3x3, avg_pool_3x3) among the
+normal cell's and the reduction cell's 8 operations (NAS-Bench-201: among the cell's 6, in
+the "normal" columns; its genotype may also show none, which is not counted); alpha.jsonl
+gives their mean softmax weight (and that of none) over the normal cell's edges; epochs.csv
+gives train_corr, val_corr and val_acc (empty where a run does not log them). --ops names the
+space's candidates in weight-column order when they are not the default of the runs' space
+([space] candidates). Standard library only; docs/lambda_darts.md.
 
     python3 examples/lambda_darts_collapse.py out.csv out.svg DARTS=runs/a LAMBDA=runs/b
 """
@@ -22,9 +24,15 @@ PARAM_FREE = {"skip_connect", "max_pool_3x3", "avg_pool_3x3"}
 GENO = re.compile(r"epoch (\d+) genotype = Genotype\((.*)\)\s*$")
 CELL = re.compile(r"(normal|reduce)=\[(.*?)\]")
 OP = re.compile(r"\('([a-z0-9_]+)', (\d+)\)")
-# The DARTS cell's default candidate order (alpha.jsonl lists the weights in it).
-OPS = ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
-       "dil_conv_3x3", "dil_conv_5x5"]
+NB201 = re.compile(r"epoch (\d+) genotype = (\|\S+\|)\s*$")
+NB201_OP = re.compile(r"([a-z0-9_]+)~(\d+)")
+# The spaces' default candidate orders (alpha.jsonl lists the weights in them).
+DEFAULT_OPS = {
+    "normal": ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
+               "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"],
+    "cell": ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"],
+}
+OPS = None  # --ops
 COLOURS = {0: "#d62728", 1: "#1f77b4", 2: "#2ca02c", 3: "#9467bd"}
 
 
@@ -33,15 +41,19 @@ def genotypes(run):
     with open(f"{run}/log.txt") as f:
         for line in f:
             m = GENO.search(line)
-            if not m:
-                continue
-            cells = {k: OP.findall(v) for k, v in CELL.findall(m.group(2))}
+            if m:
+                cells = {k: OP.findall(v) for k, v in CELL.findall(m.group(2))}
+            else:
+                m = NB201.search(line)
+                if not m:
+                    continue
+                cells = {"normal": NB201_OP.findall(m.group(2))}
             out[int(m.group(1))] = cells  # a resumed run may log an epoch again: keep the last
     return out
 
 
 def share(ops):
-    return sum(op in PARAM_FREE for op, _ in ops) / len(ops)
+    return f"{sum(op in PARAM_FREE for op, _ in ops) / len(ops):.3f}" if ops else ""
 
 
 def weights(run):
@@ -51,9 +63,10 @@ def weights(run):
     with open(f"{run}/alpha.jsonl") as f:
         for line in f:
             d = json.loads(line)
-            edges = d["normal"]
-            pf = sum(w for e in edges for op, w in zip(OPS, e) if op in PARAM_FREE)
-            none = sum(e[OPS.index("none")] for e in edges) if "none" in OPS else float("nan")
+            key = "normal" if "normal" in d else "cell"
+            edges, ops = d[key], OPS or DEFAULT_OPS[key]
+            pf = sum(w for e in edges for op, w in zip(ops, e) if op in PARAM_FREE)
+            none = sum(e[ops.index("none")] for e in edges) if "none" in ops else float("nan")
             out[int(d["epoch"])] = (pf / len(edges), none / len(edges))
     return out
 
@@ -67,8 +80,8 @@ def rows_of(arm, run):
         r = epochs.get(e, {})
         rows.append({
             "epoch": e, "arm": arm,
-            "param_free_share_normal": f"{share(cells['normal']):.3f}",
-            "param_free_share_reduce": f"{share(cells['reduce']):.3f}",
+            "param_free_share_normal": share(cells["normal"]),
+            "param_free_share_reduce": share(cells.get("reduce")),
             "param_free_weight_normal": f"{w[e][0]:.4f}" if e in w else "",
             "none_weight_normal": f"{w[e][1]:.4f}" if e in w and w[e][1] == w[e][1] else "",
             "normal_ops": " ".join(op for op, _ in cells["normal"]),

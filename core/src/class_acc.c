@@ -9,6 +9,8 @@
 
 #include <cnas/dist.h>
 
+#include "internal.h"
+
 cnas_status class_acc_init(class_acc *c, int num_classes, cnas_error *err)
 {
     c->k = num_classes;
@@ -28,15 +30,10 @@ void class_acc_add(class_acc *c, const cnas_tensor *logits, const int32_t *y)
 {
     int64_t n = logits->shape[0], k = logits->shape[1];
     for (int64_t i = 0; i < n; i++) {
-        const float *row = logits->data + i * k;
-        int64_t best = 0;
-        for (int64_t j = 1; j < k; j++)
-            if (row[j] > row[best])
-                best = j;
         if (y[i] < 0 || y[i] >= c->k)
             continue;
         c->v[y[i]] += 1.0;
-        c->v[c->k + y[i]] += best == y[i];
+        c->v[c->k + y[i]] += cnas__argmax_row(logits->data + i * k, k) == y[i];
     }
 }
 

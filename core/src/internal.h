@@ -19,6 +19,10 @@ cnas_status cnas__optim_step_reduced(struct cnas_optim *o, float lr, cnas_error 
 cnas_status cnas__tensor_init_shape(cnas_tensor *t, int ndim, const int64_t *shape,
                                     cnas_error *err);
 
+/* The predicted class of one row of logits: the first maximum (kit.c; the accuracy
+ * counters and the per-class table must agree on ties). */
+int64_t cnas__argmax_row(const float *row, int64_t k);
+
 
 /* Direct stride-1 "same" convolution for narrow layers (conv_direct.c): y (+)= x * w for
  * N samples, x [N][C][H][W], w [O][C][k][k] (k odd), dilation d, padding d(k-1)/2,

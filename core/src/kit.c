@@ -82,17 +82,20 @@ cnas_status cnas_kit_update(cnas_search_env *env, cnas_optim *opt, float lr, boo
     return cnas__optim_step_reduced(opt, lr, err);
 }
 
+int64_t cnas__argmax_row(const float *row, int64_t k)
+{
+    int64_t best = 0;
+    for (int64_t j = 1; j < k; j++)
+        if (row[j] > row[best])
+            best = j;
+    return best;
+}
+
 int64_t cnas_count_correct(const cnas_tensor *logits, const int32_t *labels)
 {
     int64_t n = logits->shape[0], k = logits->shape[1], c = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const float *row = logits->data + i * k;
-        int64_t best = 0;
-        for (int64_t j = 1; j < k; j++)
-            if (row[j] > row[best])
-                best = j;
-        c += best == labels[i];
-    }
+    for (int64_t i = 0; i < n; i++)
+        c += cnas__argmax_row(logits->data + i * k, k) == labels[i];
     return c;
 }
 
