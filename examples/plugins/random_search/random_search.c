@@ -96,6 +96,9 @@ static cnas_status setup(rs *r, const cnas_params *p, cnas_search_env *env, cnas
         !(r->opt = cnas_sgd_from_settings(env->train, r->w, r->n_w, err)) ||
         cnas_loop_init(&r->loop, env, RS, false, err) || !(r->g = cnas_graph_new(err)))
         return err->code;
+    /* Only the weights' gradients are read after backward: the graph may recycle the
+     * others' memory during backward (graph.h), a smaller peak at no cost. */
+    cnas_graph_set_release_grads(r->g, true);
     env->log(env, CNAS_LOG_INFO, RS ": %d epochs of uniform single-path training, then %d "
              "candidates on %s, batch norm: %s", (int)env->train->epochs, r->n,
              batches ? "validation batches" : "the validation split", bn);

@@ -116,6 +116,9 @@ static cnas_status bm_create(const cnas_params *p, cnas_search_env *env, void **
         st = err->code;
         goto fail;
     }
+    /* Only leaf gradients (weights, architecture parameters) are read after backward,
+     * so backward may recycle the others (graph.h). */
+    cnas_graph_set_release_grads(b->g, true);
     const cnas_train_settings *t = env->train;
     env->log(env, CNAS_LOG_INFO, BM ": %d supernets over %d architectures; SGD lr %g -> %g over "
              "%d epochs, momentum %g, weight decay %g; T %g -> %g, EMA decay %g", b->M, b->A,

@@ -406,6 +406,9 @@ static cnas_status gold_create(const cnas_params *p, cnas_search_env *env, void 
         st = err->code;
         goto fail;
     }
+    /* Only leaf gradients (weights, architecture parameters) are read after backward,
+     * so backward may recycle the others (graph.h). */
+    cnas_graph_set_release_grads(m->g, true);
     *self = m;
     return CNAS_OK;
 fail:

@@ -316,6 +316,9 @@ static cnas_status setup(kshot *s, const cnas_params *p, cnas_error *err)
     for (int c = 0; c < s->m_paths; c++)
         if (!(s->chunk[c] = cnas_arch_new(n_points, err)))
             return err->code;
+    /* Only leaf gradients (weights, architecture parameters) are read after backward,
+     * so backward may recycle the others (graph.h). */
+    cnas_graph_set_release_grads(s->g, true);
     if ((rc = cnas_loop_init(&s->loop, env, KS, false, err)))
         return rc;
     cnas_rng_init(&s->path_rng, env->seed, "kshot.path");

@@ -403,6 +403,9 @@ static cnas_status setn_create(const cnas_params *p, cnas_search_env *env, void 
         st = err->code;
         goto fail;
     }
+    /* Only leaf gradients (weights, architecture parameters) are read after backward,
+     * so backward may recycle the others (graph.h). */
+    cnas_graph_set_release_grads(s->g, true);
     cnas_rng_init(&s->path_rng, env->seed, "setn.path");
     cnas_rng_init(&s->cand_rng, env->seed, "setn.candidates");
     *self = s;
