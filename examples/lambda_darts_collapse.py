@@ -7,11 +7,11 @@ For every run directory of a `darts` or `lambda_darts` search on `darts_cell` or
 `nb201_cell`: the derived genotype of each epoch (log.txt, `epoch E genotype = ...`) gives
 the share of parameter-free operations (skip_connect, max_pool_3x3, avg_pool_3x3) among the
 normal cell's and the reduction cell's 8 operations (NAS-Bench-201: among the cell's 6, in
-the "normal" columns; its genotype may also show none, which is not counted); alpha.jsonl
-gives their mean softmax weight (and that of none) over the normal cell's edges; epochs.csv
-gives train_corr, val_corr and val_acc (empty where a run does not log them). --ops names the
-space's candidates in weight-column order when they are not the default of the runs' space
-([space] candidates). Standard library only; docs/lambda_darts.md.
+the "normal" columns, and the share of none, which its genotype shows, in none_share);
+alpha.jsonl gives their mean softmax weight (and that of none) over the normal cell's edges;
+epochs.csv gives train_corr, val_corr and val_acc (empty where a run does not log them).
+--ops names the space's candidates in weight-column order when they are not the default of
+the runs' space ([space] candidates). Standard library only; docs/lambda_darts.md.
 
     python3 examples/lambda_darts_collapse.py out.csv out.svg DARTS=runs/a LAMBDA=runs/b
 """
@@ -78,7 +78,7 @@ def rows_of(arm, run):
     rows = []
     for e, cells in sorted(genotypes(run).items()):
         r = epochs.get(e, {})
-        rows.append({
+        row = {
             "epoch": e, "arm": arm,
             "param_free_share_normal": share(cells["normal"]),
             "param_free_share_reduce": share(cells.get("reduce")),
@@ -87,7 +87,11 @@ def rows_of(arm, run):
             "normal_ops": " ".join(op for op, _ in cells["normal"]),
             "train_corr": r.get("train_corr", ""), "val_corr": r.get("val_corr", ""),
             "lambda": r.get("lambda", ""), "val_acc": r.get("val_acc", ""),
-        })
+        }
+        if "reduce" not in cells:  # NAS-Bench-201: its genotype shows none too
+            ops = [op for op, _ in cells["normal"]]
+            row["none_share"] = f"{ops.count('none') / len(ops):.3f}"
+        rows.append(row)
     return rows
 
 
@@ -130,14 +134,21 @@ def svg(rows, arms):
     emax = max(r["epoch"] for r in rows)
     def pts(arm, key):
         return [(r["epoch"], float(r[key])) for r in rows
-                if r["arm"] == arm and r[key] != ""]
+                if r["arm"] == arm and r.get(key, "") != ""]
     share_series, corr_series = [], []
     for i, arm in enumerate(arms):
         c = COLOURS[i % len(COLOURS)]
-        share_series.append((f"{arm} normal", c, "", pts(arm, "param_free_share_normal")))
-        share_series.append((f"{arm} reduce", c, "4,3", pts(arm, "param_free_share_reduce")))
-        share_series.append((f"{arm} normal weight", c, "1,3",
-                             pts(arm, "param_free_weight_normal")))
+        nb201_arm = any(r["arm"] == arm and "none_share" in r for r in rows)
+        share_series.append((f"{arm} " + ("skip+pool" if nb201_arm else "normal"), c, "",
+                             pts(arm, "param_free_share_normal")))
+        if nb201_arm:
+            # NAS-Bench-201: none is in the derived cell; its weight is the one to watch
+            share_series.append((f"{arm} none", c, "4,3", pts(arm, "none_share")))
+            share_series.append((f"{arm} none weight", c, "1,3", pts(arm, "none_weight_normal")))
+        else:
+            share_series.append((f"{arm} reduce", c, "4,3", pts(arm, "param_free_share_reduce")))
+            share_series.append((f"{arm} normal weight", c, "1,3",
+                                 pts(arm, "param_free_weight_normal")))
         corr_series.append((f"{arm} train_corr", c, "", pts(arm, "train_corr")))
         corr_series.append((f"{arm} val_corr", c, "4,3", pts(arm, "val_corr")))
     vals = [v for s in corr_series for _, v in s[3]] or [0.0]
@@ -148,9 +159,13 @@ def svg(rows, arms):
     ticks = [round(lo + 0.1 * k, 1) for k in range(0, n + 1, stride)]
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="920" height="520" '
            'font-family="sans-serif">', '<rect width="920" height="520" fill="white"/>']
-    out += panel(30, "Parameter-free share of the derived cells; their softmax weight in the normal cell",
+    nb201 = any("none_share" in r for r in rows)
+    title = ("Skip + pooling share and none share of the derived cell; none's mean weight" if nb201
+             else "Parameter-free share of the derived cells; their softmax weight in the normal cell")
+    out += panel(30, title,
                  share_series, 0, 1, emax, [0, 0.25, 0.5, 0.75, 1])
-    out += panel(290, "Mean pairwise cosine of the normal cells' gradients (corr)",
+    out += panel(290, "Mean pairwise cosine of the " + ("cells'" if nb201 else "normal cells'")
+                 + " gradients (corr)",
                  corr_series, lo, hi, emax, ticks)
     out.append(f'<text x="340" y="510" font-size="12" text-anchor="middle">epoch</text>')
     out.append("</svg>")
