@@ -126,20 +126,28 @@ int cmd_info(const host_options *o);
  * (docs/config.md, [run] memory_check). */
 typedef struct host_mem_estimate {
     double params;             /* trainable parameters */
-    double param_bytes;        /* 12 bytes a parameter (weight, gradient, momentum), 4 an other element */
+    double param_bytes;        /* 12 bytes a parameter (weight, gradient, momentum), 4 an other
+                                * element, times the supernets; 4 a parameter per weight copy */
     double train_per_image;    /* step arena of a training step, per image */
     double eval_per_image;     /* of an evaluation pass, per image */
-    double activation_bytes;   /* the larger of a training step and an evaluation pass */
+    double activation_bytes;   /* a training step's arena and an evaluation pass's */
     bool stepped;              /* activations measured (false: stopped at the parameters) */
     bool extrapolated;         /* built at small init_channels and scaled to `width` */
     int64_t width;
+    bool single_path;          /* the search's activations measured on a sampled path */
+    double supernets, weight_copies; /* as the strategy said (1 and 0 without one) */
 } host_mem_estimate;
-/* dims: in_channels, height, width, classes. Stops after the parameters when their bytes
- * exceed `limit`. CNAS_ERR_UNSUPPORTED when the space does not scale as the model says. */
+/* dims: in_channels, height, width, classes. sm: the strategy's memory model (a search;
+ * NULL: one network, no copies). Stops after the parameters when their bytes exceed
+ * `limit`. CNAS_ERR_UNSUPPORTED when the space does not scale as the model says. */
 cnas_status host_memory_estimate(const session *s, const cnas_params *space_params,
-                                 cnas_space_build build, const cnas_arch *arch, const int dims[4],
-                                 int batch, int eval_batch, double limit, host_mem_estimate *e,
+                                 cnas_space_build build, const cnas_arch *arch,
+                                 const cnas_strategy_memory *sm, const int dims[4], int batch,
+                                 int eval_batch, double limit, host_mem_estimate *e,
                                  cnas_error *err);
+/* The memory model of the session's strategy for a search (its `memory` member, or one
+ * supernet run as a mixture). A bad answer from the plugin is an error naming it. */
+cnas_status host_strategy_memory(const session *s, cnas_strategy_memory *sm, cnas_error *err);
 /* Physical memory (or a container's limit) and what is available now, in bytes. */
 void host_machine_memory(double *total, double *available);
 void host_format_bytes(double bytes, char *buf, size_t n);

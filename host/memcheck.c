@@ -4,10 +4,18 @@
  *   parameters   every trainable element 12 bytes (weight, gradient, momentum), every
  *                other tensor of the space (batch-norm statistics) 4 bytes;
  *   activations  the step arena of one training step (forward and backward) at the
- *                configured batch size, or of one evaluation pass at the evaluation
- *                batch size, whichever is larger; a search runs the supernet as a
- *                mixture of all its candidates (uniform weights), a training run the
- *                network of its architecture.
+ *                configured batch size plus that of one evaluation pass at the
+ *                evaluation batch size: the strategy's graph and the host's evaluation
+ *                graph each keep their arena for the whole run (measured: a DARTS
+ *                search's peak falls by the evaluation arena with eval_every = 0);
+ *                a search runs the supernet as a
+ *                mixture of all its candidates (uniform weights) or, for a strategy
+ *                that says it trains single paths, one sampled path; a training run
+ *                the network of its architecture; backward recycles intermediate
+ *                gradients where the run does (the trainer, strategies that say so);
+ *   copies       what the strategy says it keeps (its `memory` member, ABI 1.3):
+ *                several supernets (12 bytes a parameter each) and buffers the
+ *                size of the weights (4 bytes a parameter each).
  * Both are measured on instances of the space built for the purpose. Where the space
  * has an integer key init_channels (the toolkit's width key), they are built at small
  * widths only and the results extrapolated: parameter counts are exactly quadratic in
@@ -15,8 +23,8 @@
  * activation's channels scale with it). So a supernet of tens of gigabytes is refused
  * without allocating it. A space without that key is built once as configured.
  * Not counted: the dataset (already in memory when the check runs, so the machine's
- * available memory has it), copies a strategy keeps (second-order DARTS's weight copy,
- * a balanced mixture's several supernets), per-thread scratch buffers. */
+ * available memory has it), a strategy's small state (architecture parameters, a
+ * generator), per-thread scratch buffers. */
 #include "host.h"
 
 #include <math.h>
@@ -62,8 +70,9 @@ typedef struct probe {
 
 /* The space's forward at PROBE_BATCH, training (with a backward) or evaluating. */
 static cnas_status probe_step(const cnas_space_vtable *vt, void *self, cnas_space_build build,
-                              const cnas_arch *arch, const cnas_space_create_args *a, bool training,
-                              double *peak, cnas_error *err)
+                              const cnas_arch *arch, const cnas_space_create_args *a,
+                              bool single_path, bool release_grads, bool training, double *peak,
+                              cnas_error *err)
 {
     cnas_graph *g = cnas_graph_new(err);
     if (!g)
@@ -78,10 +87,11 @@ static cnas_status probe_step(const cnas_space_vtable *vt, void *self, cnas_spac
     if (!st) {
         cnas_tensor_fill(x, 0.5f);
         cnas_graph_set_grad_enabled(g, training);
+        cnas_graph_set_release_grads(g, release_grads);
     }
     cnas_space_forward_args fa = {sizeof fa, CNAS_FWD_PATH, NULL, arch, training, NULL, 0.f, NULL};
     cnas_tensor *aux = NULL;
-    if (!st && build == CNAS_SPACE_SUPERNET && CNAS_VT_HAS(vt, choice_points)) {
+    if (!st && build == CNAS_SPACE_SUPERNET && !single_path && CNAS_VT_HAS(vt, choice_points)) {
         /* A mixture of every candidate, the largest a supernet's step gets. */
         const cnas_choice_point *pts;
         n_points = vt->choice_points(self, &pts);
@@ -105,10 +115,11 @@ static cnas_status probe_step(const cnas_space_vtable *vt, void *self, cnas_spac
     } else if (!st && build == CNAS_SPACE_NETWORK) {
         fa.aux_logits = &aux;
     }
-    cnas_tensor *logits = st ? NULL : vt->forward(self, g, x, &fa);
+    bool path = build == CNAS_SPACE_SUPERNET && single_path;
+    cnas_tensor *logits = st || path ? NULL : vt->forward(self, g, x, &fa);
     if (!st && !logits && build == CNAS_SPACE_SUPERNET && CNAS_VT_HAS(vt, sample) &&
         CNAS_VT_HAS(vt, choice_points)) {
-        /* A space without mixtures: a single path. */
+        /* A single-path strategy, or a space without mixtures: a sampled path. */
         cnas_graph_reset(g);
         cnas_rng rng;
         cnas_rng_init(&rng, 0, "memory estimate");
@@ -146,8 +157,8 @@ static cnas_status probe_step(const cnas_space_vtable *vt, void *self, cnas_spac
 
 /* Build the space with `params`; count its tensors and, when asked, measure a step. */
 static cnas_status measure(const session *s, const cnas_params *params, cnas_space_build build,
-                           const cnas_arch *arch, const int dims[4], bool step, probe *out,
-                           cnas_error *err)
+                           const cnas_arch *arch, const int dims[4], bool single_path,
+                           bool release, bool step, probe *out, cnas_error *err)
 {
     const cnas_space_vtable *vt = s->space_c->vtable;
     cnas_op_factory ops = cnas_registry_op_factory(s->reg);
@@ -179,9 +190,9 @@ static cnas_status measure(const session *s, const cnas_params *params, cnas_spa
         }
     }
     if (step) {
-        st = probe_step(vt, self, build, arch, &a, true, &out->train, err);
+        st = probe_step(vt, self, build, arch, &a, single_path, release, true, &out->train, err);
         if (!st)
-            st = probe_step(vt, self, build, arch, &a, false, &out->eval, err);
+            st = probe_step(vt, self, build, arch, &a, single_path, release, false, &out->eval, err);
         out->stepped = !st;
     }
     free(t);
@@ -205,21 +216,29 @@ static bool has_width_key(const session *s)
 }
 
 cnas_status host_memory_estimate(const session *s, const cnas_params *space_params,
-                                 cnas_space_build build, const cnas_arch *arch, const int dims[4],
-                                 int batch, int eval_batch, double limit, host_mem_estimate *e,
+                                 cnas_space_build build, const cnas_arch *arch,
+                                 const cnas_strategy_memory *sm, const int dims[4], int batch,
+                                 int eval_batch, double limit, host_mem_estimate *e,
                                  cnas_error *err)
 {
     memset(e, 0, sizeof *e);
+    bool path = sm && sm->single_path;
+    /* A training run's trainer recycles gradients (trainer.c); a search as its strategy says. */
+    bool release = sm ? sm->releases_grads : true;
+    double sets = sm ? sm->supernets : 1, copies = sm ? sm->weight_copies : 0;
+    e->single_path = path;
+    e->supernets = sets;
+    e->weight_copies = copies;
     int64_t width = has_width_key(s) ? cnas_params_int(space_params, "init_channels") : 0;
     const int64_t unit = 1; /* probe widths unit, 2 unit, 3 unit; checked at 4 unit */
     probe p[4];
     cnas_status st;
     if (width <= 4 * unit) {
         /* Small enough (or no width key): the configured instance itself. */
-        if ((st = measure(s, space_params, build, arch, dims, true, &p[0], err)))
+        if ((st = measure(s, space_params, build, arch, dims, path, release, true, &p[0], err)))
             return st;
         e->params = p[0].params;
-        e->param_bytes = 12.0 * p[0].params + 4.0 * p[0].others;
+        e->param_bytes = sets * (12.0 * p[0].params + 4.0 * p[0].others) + copies * 4.0 * p[0].params;
         e->train_per_image = p[0].train / PROBE_BATCH;
         e->eval_per_image = p[0].eval / PROBE_BATCH;
     } else {
@@ -231,7 +250,7 @@ cnas_status host_memory_estimate(const session *s, const cnas_params *space_para
                 return st;
             /* Steps only where the activations are fitted (the first two widths), and
              * only once the parameters alone leave room for them. */
-            st = measure(s, pp, build, arch, dims, false, &p[k], err);
+            st = measure(s, pp, build, arch, dims, path, release, false, &p[k], err);
             cnas_params_free(pp);
             if (st)
                 return st;
@@ -245,15 +264,16 @@ cnas_status host_memory_estimate(const session *s, const cnas_params *space_para
                                   "init_channels = %lld, %.0f built)", s->space_c->name, want,
                                   (long long)(4 * unit), p[3].params);
         e->params = quadratic(p[0].params, p[1].params, p[2].params, x);
-        e->param_bytes = 12.0 * e->params + 4.0 * quadratic(p[0].others, p[1].others,
-                                                           p[2].others, x);
+        e->param_bytes = sets * (12.0 * e->params + 4.0 * quadratic(p[0].others, p[1].others,
+                                                                   p[2].others, x)) +
+                         copies * 4.0 * e->params;
         if (e->param_bytes > limit)
             return CNAS_OK; /* refused on the parameters alone: no step needed */
         for (int k = 0; k < 2; k++) {
             cnas_params *pp = NULL;
             if ((st = params_with_width(s, space_params, (k + 1) * unit, &pp, err)))
                 return st;
-            st = measure(s, pp, build, arch, dims, true, &p[k], err);
+            st = measure(s, pp, build, arch, dims, path, release, true, &p[k], err);
             cnas_params_free(pp);
             if (st)
                 return st;
@@ -264,7 +284,7 @@ cnas_status host_memory_estimate(const session *s, const cnas_params *space_para
         e->train_per_image = fmax(t, p[1].train) / PROBE_BATCH;
         e->eval_per_image = fmax(v, p[1].eval) / PROBE_BATCH;
     }
-    e->activation_bytes = fmax(e->train_per_image * batch, e->eval_per_image * eval_batch);
+    e->activation_bytes = e->train_per_image * batch + e->eval_per_image * eval_batch;
     e->stepped = true;
     return CNAS_OK;
 }
@@ -338,6 +358,31 @@ void host_format_count(double v, char *buf, size_t n)
         snprintf(buf, n, "%.0f", v);
 }
 
+cnas_status host_strategy_memory(const session *s, cnas_strategy_memory *sm, cnas_error *err)
+{
+    *sm = (cnas_strategy_memory){sizeof *sm, false, 1, 0, false};
+    const cnas_strategy_vtable *vt = s->strategy_c ? s->strategy_c->vtable : NULL;
+    if (!vt || !CNAS_VT_HAS(vt, memory))
+        return CNAS_OK;
+    cnas_status st = vt->memory(s->strategy, sm, err);
+    if (st)
+        return cnas_error_prefix(err, "%s: [strategy] %s", cnas_ini_name(s->ini),
+                                 s->strategy_c->name);
+    if (sm->size != sizeof *sm || !(sm->supernets >= 1 && sm->supernets <= 1e6) ||
+        !(sm->weight_copies >= 0 && sm->weight_copies <= 1e6))
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "strategy '%s' (plugin %s) describes its memory "
+                              "as %g supernets and %g weight copies (size %u); expected 1 to 1e6 "
+                              "supernets, 0 to 1e6 copies and the size the host set",
+                              s->strategy_c->name, s->strategy_p->name, sm->supernets,
+                              sm->weight_copies, (unsigned)sm->size);
+    /* A single path needs the space to draw one; without `sample` the strategy cannot
+     * run anyway, and the mixture is the safe side. */
+    const cnas_space_vtable *space_vt = s->space_c->vtable;
+    if (sm->single_path && !CNAS_VT_HAS(space_vt, sample))
+        sm->single_path = false;
+    return CNAS_OK;
+}
+
 cnas_status host_memory_check(const session *s, cnas_run_kind kind, const cnas_dataset_info *in,
                               const cnas_arch *arch, cnas_error *err)
 {
@@ -352,9 +397,13 @@ cnas_status host_memory_check(const session *s, cnas_run_kind kind, const cnas_d
     bool search = kind == CNAS_RUN_SEARCH;
     host_mem_estimate e;
     cnas_error why;
+    cnas_strategy_memory sm;
+    cnas_status st;
+    if (search && (st = host_strategy_memory(s, &sm, err)))
+        return st;
     if (host_memory_estimate(s, s->space, search ? CNAS_SPACE_SUPERNET : CNAS_SPACE_NETWORK,
-                             search ? NULL : arch, dims, batch, eval_batch, refuse_share * total,
-                             &e, &why)) {
+                             search ? NULL : arch, search ? &sm : NULL, dims, batch, eval_batch,
+                             refuse_share * total, &e, &why)) {
         cnas_log(2, "memory check skipped: %s", why.msg);
         return CNAS_OK;
     }
@@ -365,18 +414,21 @@ cnas_status host_memory_check(const session *s, cnas_run_kind kind, const cnas_d
     host_format_bytes(e.activation_bytes, act_s, sizeof act_s);
     host_format_bytes(total, tot_s, sizeof tot_s);
     host_format_bytes(available, av_s, sizeof av_s);
-    char what[512], count[32];
+    char what[640], count[32], sets[96] = "";
     const char *net = search ? "supernet" : "network";
     host_format_count(e.params, count, sizeof count);
+    if (search && (e.supernets != 1 || e.weight_copies > 0))
+        snprintf(sets, sizeof sets, ", %g supernets and %g weight copies", e.supernets,
+                 e.weight_copies);
     if (e.stepped) {
-        bool eval = e.eval_per_image * eval_batch > e.train_per_image * batch;
         snprintf(what, sizeof what, "%s parameters of the %s (%s for weights, gradients and "
-                 "momentum) and %s of activations (%s of %d images)%s", count, net, par_s, act_s,
-                 eval ? "an evaluation pass" : "a training step", eval ? eval_batch : batch,
+                 "momentum%s) and %s of activations (a training step of %d images and an "
+                 "evaluation pass of %d%s)%s", count, net, par_s, sets, act_s, batch, eval_batch,
+                 !search ? "" : e.single_path ? ", one sampled path" : ", every candidate mixed",
                  e.extrapolated ? "; extrapolated from small widths" : "");
     } else {
         snprintf(what, sizeof what, "%s parameters of the %s: %s for weights, gradients and "
-                 "momentum alone%s", count, net, par_s,
+                 "momentum%s alone%s", count, net, par_s, sets,
                  e.extrapolated ? "; extrapolated from small widths" : "");
     }
     cnas_log(3, "memory estimate: %s (%s); machine: %s, %s available", need_s, what, tot_s, av_s);

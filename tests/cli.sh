@@ -14,7 +14,7 @@ out=$("$cnas" 2>&1); check "no command is a usage error" 2 $? "usage: cnas" "$ou
 out=$("$cnas" frobnicate 2>&1); check "an unknown command is a usage error" 2 $? "unknown command 'frobnicate'" "$out"
 out=$("$cnas" --bogus plugins 2>&1); check "an unknown option is a usage error" 2 $? "unknown option '--bogus'" "$out"
 out=$("$cnas" search 2>&1); check "a missing argument is a usage error" 2 $? "expected 1 argument" "$out"
-out=$("$cnas" --version 2>&1); check "--version" 0 $? "^cnas [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.2\)" "$out"
+out=$("$cnas" --version 2>&1); check "--version" 0 $? "^cnas [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI 1\.3\)" "$out"
 out=$("$cnas" --help 2>&1); check "--help" 0 $? "resume RUN_DIR" "$out"
 out=$("$cnas" plugins 2>&1); check "plugins lists the built-in plugins" 0 $? "strategy: darts" "$out"
 grep -q "dataset: idx" <<<"$out" && grep -q "space: darts_cell" <<<"$out" && grep -q "op: none, max_pool_3x3" <<<"$out"
@@ -218,7 +218,34 @@ if [ "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)" -lt 700000000 ]; then
           --set space.layers=100 2>&1)
     check "a supernet that cannot fit in memory is refused" 2 $? "this search needs an estimated [0-9.]+ [GTP]iB of memory .*parameters of the supernet" "$out"
     [ ! -e runs/huge ]; check "the refused search leaves no run directory" 0 $? "" ""
+    # The estimate follows the strategy's memory model (ABI 1.3): DARTS runs the mixture of one
+    # supernet, K-shot single paths of k supernets; a large batch makes the activations count.
+    big="--set run.out_dir=runs --set space.init_channels=64 --set train.batch_size=100000"
+    out_d=$("$cnas" search good.ini $big --set run.name=huge_d 2>&1)
+    check "a DARTS search is estimated on the mixture" 2 $? "step of 100000 images and an evaluation pass of 256, every candidate mixed" "$out_d"
+    out_k=$("$cnas" search good.ini $big --set run.name=huge_k --set strategy.use=kshot --set strategy.k=4 2>&1)
+    check "a K-shot search is estimated on one path of 4 supernets" 2 $? "momentum, 4 supernets and 3 weight copies\) and .*, one sampled path\)" "$out_k"
+    python3 - "$out_d" "$out_k" <<'PY'
+import re, sys
+unit = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+def part(text, what):
+    m = re.search(r"([0-9.]+) ([KMGT]iB) " + what, text)
+    return float(m.group(1)) * unit[m.group(2)]
+acts = [part(t, "of activations") for t in sys.argv[1:]]
+weights = [part(t, "for weights") for t in sys.argv[1:]]
+# One path holds far less than every candidate at once; four supernets and three copies are
+# 4 + 3/3 = 5 times one supernet's 12 bytes a parameter.
+assert acts[1] < 0.7 * acts[0], acts
+assert abs(weights[1] / weights[0] - 5.0) < 0.1, weights
+PY
+    check "K-shot's estimate has fewer activations and five times the weights of DARTS's" 0 $? "" ""
 fi
+
+# A strategy's memory model outside its ranges is a plugin error naming it, before anything runs.
+out=$("$cnas" --plugin-path "$broken/broken_strategy_memory.so" search good.ini --set run.out_dir=runs \
+      --set run.name=badmem --set strategy.use=broken_memory 2>&1)
+check "a strategy describing its memory as no supernet is refused" 2 $? "strategy 'broken_memory' \(plugin broken_strategy_memory\) describes its memory as 0 supernets" "$out"
+[ ! -e runs/badmem ]; check "the refused search leaves no run directory" 0 $? "" ""
 
 # Damaged plugin files (a copy cut short, a forged segment size) are rejected before dlopen
 # maps them, each named, and the host does not crash.

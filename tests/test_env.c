@@ -194,7 +194,7 @@ static cnas_status probe_run(void *self, cnas_error *err)
 }
 
 static const cnas_strategy_vtable probe_vt = {sizeof probe_vt, probe_create, probe_destroy,
-                                              probe_run, probe_io, probe_load};
+                                              probe_run, probe_io, probe_load, NULL};
 
 static void run_probe(fx *f, probe_kind kind)
 {

@@ -150,7 +150,9 @@ START_TEST(test_loading_a_directory_loads_the_good_plugins_and_names_every_bad_o
         ck_assert_msg(strstr(err.msg, bad[i]) || strstr(err.msg, "\n..."), "%s not named in: %s",
                       bad[i], err.msg);
     ck_assert_ptr_nonnull(strchr(err.msg, '\n'));
-    ck_assert_int_eq(cnas_registry_plugin_count(r), 2); /* broken_good, broken_good_twin */
+    /* broken_good, broken_good_twin, and broken_strategy_memory: well formed, its fault
+     * (a memory model of no supernet) shows only when a search asks for it. */
+    ck_assert_int_eq(cnas_registry_plugin_count(r), 3);
     cnas_registry_free(r);
     r = cnas_registry_new(&err);
     ck_assert_int_eq(cnas_registry_load_dir(r, "/nonexistent/cnas", &err), CNAS_OK);

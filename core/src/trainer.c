@@ -198,7 +198,7 @@ static cnas_status trainer_load(void *self, const cnas_ckpt *ck, cnas_error *err
 
 static const cnas_strategy_vtable trainer_vt = {
     sizeof(cnas_strategy_vtable), trainer_create, trainer_destroy, trainer_run, trainer_save,
-    trainer_load,
+    trainer_load, NULL, /* memory: the host estimates a training run itself */
 };
 
 const cnas_strategy_vtable *cnas_trainer_vtable(void)

@@ -59,7 +59,7 @@ static const cnas_space_vtable space_vt = {.size = sizeof space_vt, .create = no
                                            .destroy = noop_close, .tensors = noop_tensors};
 #endif
 
-#ifdef BREAK_STRATEGY_SHORT
+#if defined BREAK_STRATEGY_SHORT || defined BREAK_STRATEGY_MEMORY
 /* A strategy vtable whose size ends before its required load: everything else is set. */
 static cnas_status noop_strategy_create(const cnas_params *p, cnas_search_env *env, void **self,
                                         cnas_error *err)
@@ -78,9 +78,28 @@ static cnas_status noop_save(void *self, cnas_ckpt *ck, cnas_error *err)
     (void)self, (void)ck, (void)err;
     return CNAS_OK;
 }
+#endif
+#ifdef BREAK_STRATEGY_SHORT
 static const cnas_strategy_vtable strategy_vt = {
     .size = offsetof(cnas_strategy_vtable, load), .create = noop_strategy_create,
     .destroy = noop_close, .run = noop_run, .save = noop_save};
+#endif
+#ifdef BREAK_STRATEGY_MEMORY
+/* A complete strategy whose memory model says it trains no supernet at all. */
+static cnas_status noop_load(void *self, const cnas_ckpt *ck, cnas_error *err)
+{
+    (void)self, (void)ck, (void)err;
+    return CNAS_OK;
+}
+static cnas_status zero_memory(const cnas_params *p, cnas_strategy_memory *m, cnas_error *err)
+{
+    (void)p, (void)err;
+    m->supernets = 0;
+    return CNAS_OK;
+}
+static const cnas_strategy_vtable strategy_vt = {
+    .size = sizeof strategy_vt, .create = noop_strategy_create, .destroy = noop_close,
+    .run = noop_run, .save = noop_save, .load = noop_load, .memory = zero_memory};
 #endif
 
 #ifdef BREAK_UNRESOLVED
@@ -100,6 +119,10 @@ __attribute__((unused)) static const cnas_component components[] = {
 #ifdef BREAK_STRATEGY_SHORT
     {sizeof(cnas_component), CNAS_KIND_STRATEGY, "broken_strategy", "a vtable too small", NULL, 0,
      &strategy_vt},
+#endif
+#ifdef BREAK_STRATEGY_MEMORY
+    {sizeof(cnas_component), CNAS_KIND_STRATEGY, "broken_memory", "a memory model of no supernet",
+     NULL, 0, &strategy_vt},
 #endif
 };
 

@@ -46,7 +46,7 @@ extern "C" {
 #endif
 
 #define CNAS_ABI_MAJOR 1
-#define CNAS_ABI_MINOR 2
+#define CNAS_ABI_MINOR 3
 
 #define CNAS_PLUGIN_ENTRY_SYMBOL "cnas_plugin_entry"
 

@@ -188,6 +188,22 @@ struct cnas_search_env {
     cnas_status (*report_result)(cnas_search_env *env, const cnas_result *r, cnas_error *err);
 };
 
+/* How a search holds memory (ABI 1.3), for the host's estimate before the run starts
+ * ([run] memory_check, docs/config.md). The host presets one supernet run as a mixture of
+ * every candidate, no copies, every gradient kept; a strategy's `memory` member corrects
+ * what differs. */
+typedef struct cnas_strategy_memory {
+    uint32_t size;         /* sizeof as the host was built: write only members it covers */
+    bool single_path;      /* every forward of the supernet runs one sampled architecture,
+                            * never the mixture: activations are measured on a sampled path */
+    double supernets;      /* sets of supernet weights trained, each with its gradient and
+                            * momentum (a balanced mixture's M, K-shot's K); 1 */
+    double weight_copies;  /* further buffers the size of one set of weights (second-order
+                            * DARTS's saved weights, gradients and direction); 0 */
+    bool releases_grads;   /* its training graph recycles intermediate gradients
+                            * (cnas_graph_set_release_grads): measured so; false */
+} cnas_strategy_memory;
+
 typedef struct cnas_strategy_vtable {
     uint32_t size;  /* sizeof(cnas_strategy_vtable) as the plugin was built */
     cnas_status (*create)(const cnas_params *p, cnas_search_env *env, void **self,
@@ -199,6 +215,12 @@ typedef struct cnas_strategy_vtable {
      * position and supernet weights it owns beyond env->space. */
     cnas_status (*save)(void *self, cnas_ckpt *ck, cnas_error *err);
     cnas_status (*load)(void *self, const cnas_ckpt *ck, cnas_error *err);
+
+    /* ---- appended in ABI 1.3 (optional) ------------------------------------------ */
+
+    /* Describe the memory a search with keys `p` holds (see cnas_strategy_memory); called
+     * before create(), without an env. NULL: one supernet, run as a mixture. */
+    cnas_status (*memory)(const cnas_params *p, cnas_strategy_memory *m, cnas_error *err);
 } cnas_strategy_vtable;
 
 #ifdef __cplusplus

@@ -224,8 +224,20 @@ static const cnas_param_spec rs_keys[] = {
                         "validation batches per candidate (0: the whole validation split)"),
 };
 
+/* Optional (ABI 1.3): tells the host's memory check that every step runs one sampled
+ * path and recycles gradients, so it measures that rather than the mixture of every
+ * candidate with every gradient kept. */
+static cnas_status rs_memory(const cnas_params *p, cnas_strategy_memory *m, cnas_error *err)
+{
+    (void)p;
+    (void)err;
+    m->single_path = true;
+    m->releases_grads = true;
+    return CNAS_OK;
+}
+
 static const cnas_strategy_vtable rs_vtable = {sizeof rs_vtable, rs_create, rs_destroy, rs_run,
-                                               rs_save, rs_load};
+                                               rs_save, rs_load, rs_memory};
 
 static const cnas_component rs_components[] = {
     CNAS_COMPONENT(CNAS_KIND_STRATEGY, RS, "Random search with weight sharing: uniform "

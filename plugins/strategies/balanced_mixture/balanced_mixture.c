@@ -682,8 +682,18 @@ static const cnas_param_spec bm_keys[] = {
                         "validation split (0: all of them)"),
 };
 
+/* M supernets, each trained on single paths with its own SGD. */
+static cnas_status bm_memory(const cnas_params *p, cnas_strategy_memory *m, cnas_error *err)
+{
+    (void)err;
+    m->single_path = true;
+    m->supernets = (double)cnas_params_int(p, "supernets");
+    m->releases_grads = true;
+    return CNAS_OK;
+}
+
 static const cnas_strategy_vtable bm_vtable = {
-    sizeof(cnas_strategy_vtable), bm_create, bm_destroy, bm_run, bm_save, bm_load,
+    sizeof(cnas_strategy_vtable), bm_create, bm_destroy, bm_run, bm_save, bm_load, bm_memory,
 };
 
 static const cnas_component bm_components[] = {

@@ -80,6 +80,14 @@ static cnas_status darts_load(void *self, const cnas_ckpt *ck, cnas_error *err)
     return darts_io(self, &io);
 }
 
+static cnas_status darts_memory_released(const cnas_params *p, cnas_strategy_memory *m,
+                                         cnas_error *err)
+{
+    m->releases_grads = true; /* as darts_create sets it */
+    return darts_memory(p, m, err);
+}
+
 const cnas_strategy_vtable darts_vtable = {
     sizeof(cnas_strategy_vtable), darts_create, darts_destroy, darts_run, darts_save, darts_load,
+    darts_memory_released,
 };

@@ -120,6 +120,10 @@ cnas_status darts_start(darts *d, cnas_error *err);
 cnas_status darts_finish(darts *d, cnas_error *err);
 /* Position, α, both optimizers and the last evaluation, as "<name>.*". */
 cnas_status darts_io(darts *d, cnas_ckio *io);
+/* The strategies' memory member (ABI 1.3): one supernet run as a mixture; second order adds
+ * the unrolled step's four buffers the size of the weights (cnas_unrolled_alpha_grad).
+ * Says nothing of gradient recycling, which only darts turns on. */
+cnas_status darts_memory(const cnas_params *p, cnas_strategy_memory *m, cnas_error *err);
 
 /* The DARTS step (darts.c): architecture step, then weight step, both on the phase's
  * mixture weights. Also Λ-DARTS's fine-tuning step between perturbation decisions. */

@@ -168,6 +168,14 @@ cnas_status darts_init(darts *d, const char *name, const cnas_params *p, cnas_se
     return CNAS_OK;
 }
 
+cnas_status darts_memory(const cnas_params *p, cnas_strategy_memory *m, cnas_error *err)
+{
+    (void)err;
+    if (cnas_params_int(p, "order") == 2)
+        m->weight_copies += 4; /* saved w, its gradient, v, the finite difference's base */
+    return CNAS_OK;
+}
+
 cnas_status darts_io(darts *d, cnas_ckio *io)
 {
     char w_opt[64], a_opt[64], vl[64], va[64];

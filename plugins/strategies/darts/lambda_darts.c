@@ -552,7 +552,14 @@ static cnas_status lambda_load(void *self, const cnas_ckpt *ck, cnas_error *err)
     return lambda_io(self, &io);
 }
 
+/* DARTS's, and the weight step's two buffers the size of the weights (gsave, fd_out). */
+static cnas_status lambda_memory(const cnas_params *p, cnas_strategy_memory *m, cnas_error *err)
+{
+    m->weight_copies += 2;
+    return darts_memory(p, m, err);
+}
+
 const cnas_strategy_vtable lambda_darts_vtable = {
     sizeof(cnas_strategy_vtable), lambda_create, lambda_destroy, lambda_run, lambda_save,
-    lambda_load,
+    lambda_load, lambda_memory,
 };

@@ -512,6 +512,7 @@ static cnas_status dasgm_load(void *self, const cnas_ckpt *ck, cnas_error *err)
 
 static const cnas_strategy_vtable dasgm_vtable = {
     sizeof(cnas_strategy_vtable), dasgm_create, dasgm_destroy, dasgm_run, dasgm_save, dasgm_load,
+    darts_memory, /* the generator is not counted */
 };
 
 static const cnas_param_spec dasgm_keys[] = {

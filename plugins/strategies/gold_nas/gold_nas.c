@@ -507,8 +507,17 @@ static const cnas_param_spec gold_keys[] = {
                          "evaluate every snapshot on the validation split (when it is not empty)"),
 };
 
+/* One supernet, every gate's operation run; gradients recycled (gold_create). */
+static cnas_status gold_memory(const cnas_params *p, cnas_strategy_memory *m, cnas_error *err)
+{
+    (void)p, (void)err;
+    m->releases_grads = true;
+    return CNAS_OK;
+}
+
 static const cnas_strategy_vtable gold_vtable = {
     sizeof(cnas_strategy_vtable), gold_create, gold_destroy, gold_run, gold_save, gold_load,
+    gold_memory,
 };
 
 static const cnas_component gold_components[] = {

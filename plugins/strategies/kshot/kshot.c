@@ -461,8 +461,21 @@ static const cnas_param_spec ks_keys[] = {
                         "validation batches per candidate (0: the whole validation split)"),
 };
 
+/* K supernets trained on single paths; with K > 1 the evaluation network's weights and the
+ * merged weights bound into each forward, with their gradients (make_dictionaries). */
+static cnas_status ks_memory(const cnas_params *p, cnas_strategy_memory *m, cnas_error *err)
+{
+    (void)err;
+    int64_t k = cnas_params_int(p, "k");
+    m->single_path = true;
+    m->supernets = (double)k;
+    m->weight_copies = k > 1 ? 3 : 0;
+    m->releases_grads = true;
+    return CNAS_OK;
+}
+
 static const cnas_strategy_vtable ks_vtable = {sizeof ks_vtable, ks_create, ks_destroy, ks_run,
-                                               ks_save, ks_load};
+                                               ks_save, ks_load, ks_memory};
 
 static const cnas_component ks_components[] = {
     CNAS_COMPONENT(CNAS_KIND_STRATEGY, KS,

@@ -503,8 +503,17 @@ static const cnas_param_spec setn_keys[] = {
                         "larger ones sample N distinct ones from the evaluator"),
 };
 
+/* One supernet; the architecture step runs the mixture; gradients recycled (setn_create). */
+static cnas_status setn_memory(const cnas_params *p, cnas_strategy_memory *m, cnas_error *err)
+{
+    (void)p, (void)err;
+    m->releases_grads = true;
+    return CNAS_OK;
+}
+
 static const cnas_strategy_vtable setn_vtable = {
     sizeof(cnas_strategy_vtable), setn_create, setn_destroy, setn_run, setn_save, setn_load,
+    setn_memory,
 };
 
 static const cnas_component setn_components[] = {
