@@ -4,7 +4,8 @@
 # architecture and losses within a tolerance; one rank killed stops the job and
 # `cnas resume` under mpirun continues it; a checkpoint of 2 ranks resumes on 1; a
 # balanced-mixture search (a strategy that decides from validation batches) runs on 2
-# ranks; stand-alone training on 2 ranks, interrupted and resumed on 3.
+# ranks; stand-alone training on 2 ranks, interrupted and resumed on 3; a DASGM search
+# (a strategy that makes batches of its own) on 2 ranks equals 1 rank.
 # Usage: mpi.sh CNAS_BINARY TEST_DIST_BINARY  (registered only when cnas was built with MPI)
 set -u
 cnas=$1
@@ -174,5 +175,23 @@ out=$(mpi 3 -q resume runs/sa-standalone 2>&1)
 check "resume on 3 ranks trains only what is missing" 0 $? "training 2 architectures .* on 3 ranks \(1 done before\)" "$out"
 cut -d, -f1-3 runs/sa-standalone/standalone.csv >c.csv
 cmp -s a.csv c.csv; check "the resumed table equals the first" 0 $?
+
+# 7. DASGM (hyper, Gaussian generator): the synthetic batch is drawn whole on every rank at
+# the global batch size, v is the global validation batch's, so 2 ranks search as 1 does:
+# the same architecture and synthetic accuracy, losses within 1e-2 relative.
+dasgm=(--set strategy.use=dasgm --set strategy.generator=gaussian_gen --set strategy.generator_update=hyper)
+out=$(mpi 2 -q search darts.ini --set run.name=dg2 "${dasgm[@]}" 2>&1); check "2 ranks: a DASGM search finishes" 0 $? "" "$out"
+if [ -z "$quick" ]; then
+    out=$(mpi 2 -q search darts.ini --set run.name=dg2b "${dasgm[@]}" 2>&1); check "2 ranks: a second DASGM run finishes" 0 $? "" "$out"
+    same_files "DASGM: 2 ranks twice give the same" dg2 dg2b $OUTPUTS generator.ckpt
+fi
+out=$("$cnas" -q search darts.ini --set run.name=dg1 "${dasgm[@]}" 2>&1); check "1 rank: the same DASGM search" 0 $? "" "$out"
+cmp -s runs/dg1/arch.txt runs/dg2/arch.txt; check "DASGM: 1 and 2 ranks derive the same architecture" 0 $?
+# columns: epoch,step,arch_loss,syn_acc,hyper_val_loss,hyper_grad_norm,gen_loss,lr,train_loss,train_acc
+awk -F, 'NR == FNR { if (FNR > 1) { a[FNR] = $3; s[FNR] = $4; v[FNR] = $5; t[FNR] = $9 }; next }
+         function far(x, y) { d = x - y; if (d < 0) d = -d; return d > 1e-2 * y }
+         FNR > 1 { if (far($3, a[FNR]) || $4 != s[FNR] || far($5, v[FNR]) || far($9, t[FNR])) bad = 1; n++ }
+         END { exit bad || n != 12 }' runs/dg1/steps.csv runs/dg2/steps.csv
+check "DASGM: 1 and 2 ranks: every step's losses within 1e-2 relative, the same synthetic accuracy" 0 $?
 
 summary

@@ -78,13 +78,14 @@ static cnas_status run_epoch(cnas_loop *l, const cnas_loop_hooks *h, void *self,
         if (env->stop_requested(env))
             return stop_here(l, err);
         cnas_graph_reset(l->g);
-        cnas_loop_step s = {l->epoch, l->step, lr, l->g, NULL, NULL, NULL, NULL, NAN, -1};
+        cnas_loop_step s = {l->epoch, l->step, lr, l->g, NULL, NULL, NULL, NULL, NAN, -1, 0};
         int r = env->next_batch(env, CNAS_STREAM_TRAIN, l->g, &s.x, &s.y, err);
         if (r < 0)
             return err->code;
         if (r == 0)
             break;
         int64_t rows = s.x->shape[0];
+        s.rows = rows;
         double w_train = 1.0, w_val = -1.0;
         if (cnas_dist_data_parallel() && (st = take_rows(l, &s.x, &s.y, &w_train, err)))
             return st;

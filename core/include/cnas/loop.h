@@ -62,6 +62,10 @@ typedef struct cnas_loop_step {
     /* Set by the step function. */
     float loss;                   /* train_loss; NaN (the default) reports none */
     int64_t correct;              /* top-1 hits on x, for train_acc; -1 (default) reports none */
+    /* Appended in 1.3. The global train batch's rows: x holds this rank's share of them in
+     * a data-parallel run (dist.h), all of them otherwise. A step that makes a batch of
+     * its own the size of the train batch (DASGM's synthetic one) sizes it by this. */
+    int64_t rows;
 } cnas_loop_step;
 
 typedef struct cnas_loop_hooks {

@@ -20,6 +20,7 @@
 #include "darts.h"
 #include "dasgm_hyper.h"
 
+#include <cnas/dist.h>
 #include <cnas/generator.h>
 
 #include <math.h>
@@ -237,6 +238,9 @@ static cnas_status virtual_step(dasgm *m, darts_batch *train, float eta, cnas_er
     cnas_status st = cnas_grad_pass(d->g, darts_batch_loss, train, d->weights, d->n_weights,
                                     cnas_archparams_tensors(d->ap), cnas_archparams_groups(d->ap),
                                     NULL, err);
+    /* Data parallel: the global batch's gradient, so every rank steps to the same W'. */
+    if (!st)
+        st = cnas_dist_reduce_grads(d->weights, d->n_weights, cnas_dist_train_weight(), err);
     if (st)
         return st;
     const cnas_train_settings *t = d->env->train;
@@ -275,6 +279,11 @@ static cnas_status hyper_step(dasgm *m, cnas_loop_step *s, darts_batch *train,
     if ((st = cnas_grad_pass(d->g, darts_batch_loss, &val, al, n_al, d->weights, d->n_weights,
                              &vloss, err)))
         goto out;
+    /* Data parallel: v of the global validation batch, the same on every rank, so every
+     * rank computes the same generator gradient from the same synthetic batch. (The
+     * metric below is combined across ranks by the host.) */
+    if ((st = cnas_dist_reduce_grads(al, n_al, cnas_dist_arch_weight(), err)))
+        goto out;
     for (int i = 0, off = 0; i < n_al; off += (int)al[i]->numel, i++) {
         memcpy(v + off, al[i]->grad, cnas_tensor_bytes(al[i]));
         vp[i] = v + off;
@@ -284,7 +293,7 @@ static cnas_status hyper_step(dasgm *m, cnas_loop_step *s, darts_batch *train,
     restore(al, n_al, alpha0);
     for (int i = 0; i < d->n_weights; i++)
         cnas_tensor_set_requires_grad(d->weights[i], false);
-    syn_ctx c = {m, *noise0, s->x->shape[0], 0};
+    syn_ctx c = {m, *noise0, s->rows, 0};
     float xi = m->hyper_lr > 0.0f ? m->hyper_lr : d->arch_lr;
     st = dasgm_hypergrad(d->g, syn_gen_loss, &c, al, vp, n_al, m->hyper_radius, xi, m->gp,
                          m->n_gp, m->hgp, NULL, err);
@@ -330,8 +339,10 @@ static cnas_status dasgm_step(void *self, cnas_loop_step *s, cnas_error *err)
     cnas_rng noise0 = m->syn_rng;
     cnas_status st;
     if (!m->replay) {
-        /* The synthetic batch: as many images as the train batch, classes uniform. */
-        int64_t n = s->x->shape[0];
+        /* The synthetic batch: as many images as the global train batch, classes uniform.
+         * Under data parallelism every rank draws it whole from the same stream (dist.h:
+         * a batch every rank holds whole reduces to itself), so N ranks search as one. */
+        int64_t n = s->rows;
         if (n > m->ys_cap) {
             int32_t *ys = realloc(m->ys, (size_t)n * sizeof *ys);
             if (!ys)
@@ -358,7 +369,7 @@ static cnas_status dasgm_step(void *self, cnas_loop_step *s, cnas_error *err)
         return cnas_error_set(err, CNAS_ERR_NOMEM, "dasgm: out of memory");
     st = darts_arch_step(d, &train, &syn, s->lr, err);
     if (!st && !m->replay)
-        env->metric(env, "syn_acc", (double)syn.correct / (double)s->x->shape[0]);
+        env->metric(env, "syn_acc", (double)syn.correct / (double)s->rows);
     if (!st && m->mode == MODE_GAN) {
         cnas_gen_step_args ga = {sizeof ga, s->x, s->y, &m->gan_rng, 1.0f, false, 0, 0};
         st = cnas_generator_vt(m->gen)->train_step(cnas_generator_self(m->gen), d->g, &ga, err);
