@@ -239,7 +239,7 @@ START_TEST(test_cgan_smoke)
         cnas_tensor *x;
         const int32_t *y;
         ck_assert_int_eq(toy_next(&s, bg, &x, &y, &err), 1);
-        cnas_gen_step_args a = {sizeof a, x, y, &rng, 1.0f, false, 0, 0};
+        cnas_gen_step_args a = {sizeof a, x, y, &rng, 1.0f, false, 0, 0, 0};
         ck_assert_msg(vt->train_step(cnas_generator_self(gen), g, &a, &err) == CNAS_OK, "%s",
                       err.msg);
         ck_assert(isfinite(a.d_loss) && isfinite(a.g_loss));
@@ -283,7 +283,7 @@ START_TEST(test_cgan_smoke)
             const int32_t *yr;
             ck_assert_int_eq(toy_next(&s, bg, &xr, &yr, &err), 1);
             cnas_graph_set_grad_enabled(g, true);
-            cnas_gen_step_args st = {sizeof st, xr, yr, &rng, 1.0f, false, 0, 0};
+            cnas_gen_step_args st = {sizeof st, xr, yr, &rng, 1.0f, false, 0, 0, 0};
             ck_assert(vt->train_step(cnas_generator_self(gen), g, &st, &err) == CNAS_OK);
             cnas_graph_reset(bg);
         }

@@ -75,6 +75,10 @@ typedef struct cnas_gen_step_args {
                                 * tensors (->grad): the update uses it + γ·own gradient */
     /* Out. */
     float d_loss, g_loss;      /* the two losses (NaN when the model has no critic) */
+    /* Appended in 1.3 (read it only when `size` covers it). The global batch's rows under
+     * MPI data parallelism, where x holds this rank's share: a batch the step makes itself
+     * (fakes) has this many rows, drawn whole on every rank (docs/distributed.md). 0: x's. */
+    int64_t rows;
 } cnas_gen_step_args;
 
 typedef struct cnas_generator_vtable {

@@ -251,7 +251,10 @@ static cnas_status cgan_train_step(void *self, cnas_graph *g, cnas_gen_step_args
                                    cnas_error *err)
 {
     cgan *m = self;
-    int64_t n = a->x->shape[0];
+    /* The fake batches: the global batch's size, whole on every rank under MPI, so the
+     * reduced gradients are those of one process (docs/distributed.md). */
+    bool has_rows = a->size >= offsetof(cnas_gen_step_args, rows) + sizeof a->rows;
+    int64_t n = has_rows && a->rows > 0 ? a->rows : a->x->shape[0];
     int32_t *fy = malloc((size_t)n * sizeof *fy);
     float *keep = NULL;
     size_t total = 0;
@@ -321,7 +324,7 @@ static cnas_status cgan_fit(void *self, const cnas_gen_source *src, cnas_rng *rn
                 st = err->code;
             if (r <= 0)
                 break;
-            cnas_gen_step_args a = {sizeof a, x, y, rng, 1.0f, false, 0, 0};
+            cnas_gen_step_args a = {sizeof a, x, y, rng, 1.0f, false, 0, 0, 0};
             st = cgan_train_step(m, g, &a, err);
             cnas_graph_reset(bg);
             if (st)

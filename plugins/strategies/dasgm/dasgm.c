@@ -314,7 +314,8 @@ static cnas_status hyper_step(dasgm *m, cnas_loop_step *s, darts_batch *train,
             hnorm += (double)gr[k] * gr[k];
     }
     d->env->metric(d->env, "hyper_grad_norm", sqrt(hnorm));
-    cnas_gen_step_args ga = {sizeof ga, s->x, s->y, &m->gan_rng, m->gamma, true, 0, 0};
+    cnas_gen_step_args ga = {sizeof ga, s->x, s->y, &m->gan_rng, m->gamma, true, 0, 0,
+                             s->rows};
     if ((st = cnas_generator_vt(m->gen)->train_step(cnas_generator_self(m->gen), d->g, &ga, err)))
         goto out;
     d->env->metric(d->env, "gen_loss", ga.g_loss);
@@ -371,7 +372,7 @@ static cnas_status dasgm_step(void *self, cnas_loop_step *s, cnas_error *err)
     if (!st && !m->replay)
         env->metric(env, "syn_acc", (double)syn.correct / (double)s->rows);
     if (!st && m->mode == MODE_GAN) {
-        cnas_gen_step_args ga = {sizeof ga, s->x, s->y, &m->gan_rng, 1.0f, false, 0, 0};
+        cnas_gen_step_args ga = {sizeof ga, s->x, s->y, &m->gan_rng, 1.0f, false, 0, 0, s->rows};
         st = cnas_generator_vt(m->gen)->train_step(cnas_generator_self(m->gen), d->g, &ga, err);
         if (!st) {
             env->metric(env, "gen_loss", ga.g_loss);
