@@ -169,7 +169,9 @@ int cmd_info(const host_options *o)
     cnas_error err = {0};
     session s;
     const char *cmd = "info";
-    cnas_status st = session_open(&s, o->args[0], o, true, &err);
+    /* With --arch, the network `cnas train` would build ([network], [retrain]); without,
+     * the search as `cnas search` runs it. */
+    cnas_status st = session_open(&s, o->args[0], o, o->arch_file != NULL, &err);
     char *text = NULL;
     void *sup = NULL, *net = NULL;
     cnas_arch *arch = NULL;
@@ -183,9 +185,6 @@ int cmd_info(const host_options *o)
     if (!st && !s.space_c)
         st = cnas_error_set(&err, CNAS_ERR_CONFIG, "%s: cnas info needs a [space] section",
                             cnas_ini_name(s.ini));
-    if (!st && !o->arch_file)
-        st = cnas_error_set(&err, CNAS_ERR_CONFIG, "cnas info needs --arch FILE (or --arch - to "
-                            "read it from stdin)");
 
     /* The input: --input / --classes, else the dataset's description. */
     int dims[4] = {0, 0, 0, 0}; /* channels, height, width, classes */
@@ -226,6 +225,12 @@ int cmd_info(const host_options *o)
         }
     }
 
+    /* Without an architecture: the search the configuration describes. */
+    if (!st && !o->arch_file) {
+        int code = host_info_search(&s, o, dims);
+        session_close(&s);
+        return code;
+    }
     /* The architecture, parsed by a supernet of the space (its notation). */
     if (!st) {
         if (strcmp(o->arch_file, "-") == 0) {

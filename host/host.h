@@ -121,6 +121,8 @@ int cmd_resume(const host_options *o);
 int cmd_standalone(const host_options *o);
 int cmd_correlate(const host_options *o);
 int cmd_info(const host_options *o);
+/* cnas info without --arch: the configured search's supernet and memory (info_search.c). */
+int host_info_search(const session *s, const host_options *o, const int dims[4]);
 
 /* The memory a run needs (memcheck.c): a model measured on small instances of the space
  * (docs/config.md, [run] memory_check). */
@@ -145,6 +147,9 @@ cnas_status host_memory_estimate(const session *s, const cnas_params *space_para
                                  const cnas_strategy_memory *sm, const int dims[4], int batch,
                                  int eval_batch, double limit, host_mem_estimate *e,
                                  cnas_error *err);
+/* One line on an estimate: parameters, what they hold, activations and how measured. */
+void host_memory_describe(const host_mem_estimate *e, bool search, int batch, int eval_batch,
+                          char *what, size_t n);
 /* The memory model of the session's strategy for a search (its `memory` member, or one
  * supernet run as a mixture). A bad answer from the plugin is an error naming it. */
 cnas_status host_strategy_memory(const session *s, cnas_strategy_memory *sm, cnas_error *err);

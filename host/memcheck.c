@@ -358,6 +358,29 @@ void host_format_count(double v, char *buf, size_t n)
         snprintf(buf, n, "%.0f", v);
 }
 
+void host_memory_describe(const host_mem_estimate *e, bool search, int batch, int eval_batch,
+                          char *what, size_t n)
+{
+    char par_s[32], act_s[32], count[32], sets[96] = "";
+    const char *net = search ? "supernet" : "network";
+    host_format_bytes(e->param_bytes, par_s, sizeof par_s);
+    host_format_bytes(e->activation_bytes, act_s, sizeof act_s);
+    host_format_count(e->params, count, sizeof count);
+    if (search && (e->supernets != 1 || e->weight_copies > 0))
+        snprintf(sets, sizeof sets, ", %g supernets and %g weight copies", e->supernets,
+                 e->weight_copies);
+    if (e->stepped)
+        snprintf(what, n, "%s parameters of the %s (%s for weights, gradients and momentum%s) "
+                 "and %s of activations (a training step of %d images and an evaluation pass "
+                 "of %d%s)%s", count, net, par_s, sets, act_s, batch, eval_batch,
+                 !search ? "" : e->single_path ? ", one sampled path" : ", every candidate mixed",
+                 e->extrapolated ? "; extrapolated from small widths" : "");
+    else
+        snprintf(what, n, "%s parameters of the %s: %s for weights, gradients and momentum%s "
+                 "alone%s", count, net, par_s, sets,
+                 e->extrapolated ? "; extrapolated from small widths" : "");
+}
+
 cnas_status host_strategy_memory(const session *s, cnas_strategy_memory *sm, cnas_error *err)
 {
     *sm = (cnas_strategy_memory){sizeof *sm, false, 1, 0, false};
@@ -408,29 +431,11 @@ cnas_status host_memory_check(const session *s, cnas_run_kind kind, const cnas_d
         return CNAS_OK;
     }
     double need = e.param_bytes + e.activation_bytes;
-    char need_s[32], par_s[32], act_s[32], tot_s[32], av_s[32];
+    char need_s[32], tot_s[32], av_s[32], what[640];
     host_format_bytes(need, need_s, sizeof need_s);
-    host_format_bytes(e.param_bytes, par_s, sizeof par_s);
-    host_format_bytes(e.activation_bytes, act_s, sizeof act_s);
     host_format_bytes(total, tot_s, sizeof tot_s);
     host_format_bytes(available, av_s, sizeof av_s);
-    char what[640], count[32], sets[96] = "";
-    const char *net = search ? "supernet" : "network";
-    host_format_count(e.params, count, sizeof count);
-    if (search && (e.supernets != 1 || e.weight_copies > 0))
-        snprintf(sets, sizeof sets, ", %g supernets and %g weight copies", e.supernets,
-                 e.weight_copies);
-    if (e.stepped) {
-        snprintf(what, sizeof what, "%s parameters of the %s (%s for weights, gradients and "
-                 "momentum%s) and %s of activations (a training step of %d images and an "
-                 "evaluation pass of %d%s)%s", count, net, par_s, sets, act_s, batch, eval_batch,
-                 !search ? "" : e.single_path ? ", one sampled path" : ", every candidate mixed",
-                 e.extrapolated ? "; extrapolated from small widths" : "");
-    } else {
-        snprintf(what, sizeof what, "%s parameters of the %s: %s for weights, gradients and "
-                 "momentum%s alone%s", count, net, par_s, sets,
-                 e.extrapolated ? "; extrapolated from small widths" : "");
-    }
+    host_memory_describe(&e, search, batch, eval_batch, what, sizeof what);
     cnas_log(3, "memory estimate: %s (%s); machine: %s, %s available", need_s, what, tot_s, av_s);
     if (need > refuse_share * total)
         return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: this %s needs an estimated %s of memory "

@@ -241,6 +241,28 @@ PY
     check "K-shot's estimate has fewer activations and five times the weights of DARTS's" 0 $? "" ""
 fi
 
+# cnas info without --arch describes the search: the supernet and the memory, with the
+# strategy's memory model (the same estimate `cnas search` checks).
+out=$("$cnas" info good.ini 2>&1)
+check "info without --arch describes the search" 0 $? "^search memory: about .*every candidate mixed" "$out"
+grep -q "^search: strategy darts over space darts_cell; input 1 x 16 x 16, 4 classes" <<<"$out"
+check "info names the strategy, the space and the input" 0 $? "" "$out"
+d=$("$cnas" info good.ini --json 2>&1) && k=$("$cnas" info good.ini --json --set strategy.use=kshot --set strategy.k=4 2>&1)
+check "info --json of two searches" 0 $? "" "$d$k"
+python3 - "$d" "$k" <<'PY'
+import json, sys
+d, k = (json.loads(a) for a in sys.argv[1:])
+assert d["supernet_params"] == k["supernet_params"] > 0, (d, k)
+assert not d["memory"]["single_path"] and k["memory"]["single_path"], (d, k)
+assert k["memory"]["supernets"] == 4 and k["memory"]["weight_copies"] == 3, k
+assert k["memory"]["activation_bytes"] < d["memory"]["activation_bytes"], (d, k)
+assert k["memory"]["param_bytes"] > 4 * d["memory"]["param_bytes"], (d, k)
+PY
+check "info --json: K-shot's search has the supernet of DARTS's, fewer activations, 4 supernets" 0 $? "" ""
+printf '[dataset]\nuse = synthetic\n[space]\nuse = darts_cell\n' > nostrategy.ini
+out=$("$cnas" info nostrategy.ini 2>&1)
+check "info without --arch or a strategy is exit 2 saying what to give" 2 $? "no \[strategy\] section: describe an architecture with --arch FILE" "$out"
+
 # A strategy's memory model outside its ranges is a plugin error naming it, before anything runs.
 out=$("$cnas" --plugin-path "$broken/broken_strategy_memory.so" search good.ini --set run.out_dir=runs \
       --set run.name=badmem --set strategy.use=broken_memory 2>&1)
