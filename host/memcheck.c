@@ -192,7 +192,8 @@ static cnas_status measure(const session *s, const cnas_params *params, cnas_spa
     if (step) {
         st = probe_step(vt, self, build, arch, &a, single_path, release, true, &out->train, err);
         if (!st)
-            st = probe_step(vt, self, build, arch, &a, single_path, release, false, &out->eval, err);
+            st = probe_step(vt, self, build, arch, &a, single_path, release, false, &out->eval,
+                            err);
         out->stepped = !st;
     }
     free(t);
@@ -238,7 +239,8 @@ cnas_status host_memory_estimate(const session *s, const cnas_params *space_para
         if ((st = measure(s, space_params, build, arch, dims, path, release, true, &p[0], err)))
             return st;
         e->params = p[0].params;
-        e->param_bytes = sets * (12.0 * p[0].params + 4.0 * p[0].others) + copies * 4.0 * p[0].params;
+        e->param_bytes = sets * (12.0 * p[0].params + 4.0 * p[0].others) +
+                         copies * 4.0 * p[0].params;
         e->train_per_image = p[0].train / PROBE_BATCH;
         e->eval_per_image = p[0].eval / PROBE_BATCH;
     } else {
@@ -393,9 +395,9 @@ cnas_status host_strategy_memory(const session *s, cnas_strategy_memory *sm, cna
                                  s->strategy_c->name);
     if (sm->size != sizeof *sm || !(sm->supernets >= 1 && sm->supernets <= 1e6) ||
         !(sm->weight_copies >= 0 && sm->weight_copies <= 1e6))
-        return cnas_error_set(err, CNAS_ERR_PLUGIN, "strategy '%s' (plugin %s) describes its memory "
-                              "as %g supernets and %g weight copies (size %u); expected 1 to 1e6 "
-                              "supernets, 0 to 1e6 copies and the size the host set",
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "strategy '%s' (plugin %s) describes its "
+                              "memory as %g supernets and %g weight copies (size %u); expected 1 "
+                              "to 1e6 supernets, 0 to 1e6 copies and the size the host set",
                               s->strategy_c->name, s->strategy_p->name, sm->supernets,
                               sm->weight_copies, (unsigned)sm->size);
     /* A single path needs the space to draw one; without `sample` the strategy cannot
