@@ -350,13 +350,10 @@ int cmd_info(const host_options *o)
     host_mem_estimate mem;
     bool have_mem = false;
     double total = 0, available = 0;
-    int batch = 0, eval_batch = 0;
     if (!st) {
         cnas_error me;
-        batch = (int)cnas_params_int(s.train, "batch_size");
-        eval_batch = (int)cnas_params_int(s.data, "eval_batch_size");
-        have_mem = host_memory_estimate(&s, s.space, CNAS_SPACE_NETWORK, arch, NULL, dims, batch,
-                                        eval_batch, INFINITY, &mem, &me) == CNAS_OK;
+        have_mem = host_memory_estimate(&s, CNAS_RUN_TRAIN, arch, dims, INFINITY, &mem, &me) ==
+                   CNAS_OK;
         if (!have_mem)
             cnas_log(2, "no memory estimate: %s", me.msg);
         host_machine_memory(&total, &available);
@@ -410,7 +407,7 @@ int cmd_info(const host_options *o)
             fprintf(f, "  \"memory\": {\"batch_size\": %d, \"eval_batch_size\": %d, "
                        "\"param_bytes\": %.0f, \"activation_bytes\": %.0f, \"total_bytes\": %.0f, "
                        "\"machine_bytes\": %.0f, \"available_bytes\": %.0f},\n",
-                    batch, eval_batch, mem.param_bytes, mem.activation_bytes,
+                    mem.batch, mem.eval_batch, mem.param_bytes, mem.activation_bytes,
                     mem.param_bytes + mem.activation_bytes, total, available);
         else
             fprintf(f, "  \"memory\": null,\n");
@@ -464,7 +461,7 @@ int cmd_info(const host_options *o)
             host_format_bytes(available, av, sizeof av);
             printf("training memory: about %s (weights, gradients, momentum %s; activations %s: "
                    "a step at batch %d and an evaluation pass at %d); this machine: %s, %s "
-                   "available\n", need, par, act, batch, eval_batch, tot, av);
+                   "available\n", need, par, act, mem.batch, mem.eval_batch, tot, av);
         }
         for (int i = 0; i < n_drawings; i++)
             printf("%s %s\n", i ? "         " : "drawings:", drawings[i]);

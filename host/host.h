@@ -127,6 +127,8 @@ int host_info_search(const session *s, const host_options *o, const int dims[4])
 /* The memory a run needs (memcheck.c): a model measured on small instances of the space
  * (docs/config.md, [run] memory_check). */
 typedef struct host_mem_estimate {
+    bool search;               /* a search's supernet (else the network of an architecture) */
+    int batch, eval_batch;     /* [train] batch_size, [data] eval_batch_size */
     double params;             /* trainable parameters */
     double param_bytes;        /* 12 bytes a parameter (weight, gradient, momentum), 4 an other
                                 * element, times the supernets; 4 a parameter per weight copy */
@@ -138,21 +140,19 @@ typedef struct host_mem_estimate {
     int64_t width;
     bool single_path;          /* the search's activations measured on a sampled path */
     double supernets, weight_copies; /* as the strategy said (1 and 0 without one) */
+    bool unmeasured;           /* the error came from measuring the space, not the strategy */
 } host_mem_estimate;
-/* dims: in_channels, height, width, classes. sm: the strategy's memory model (a search;
- * NULL: one network, no copies). Stops after the parameters when their bytes exceed
- * `limit`. CNAS_ERR_UNSUPPORTED when the space does not scale as the model says. */
-cnas_status host_memory_estimate(const session *s, const cnas_params *space_params,
-                                 cnas_space_build build, const cnas_arch *arch,
-                                 const cnas_strategy_memory *sm, const int dims[4], int batch,
-                                 int eval_batch, double limit, host_mem_estimate *e,
+/* The memory of a run of the session: a search (kind CNAS_RUN_SEARCH) with its strategy's
+ * memory model (the `memory` member, ABI 1.3; else one supernet run as a mixture), or the
+ * training of `arch`. dims: in_channels, height, width, classes. Stops after the
+ * parameters when their bytes exceed `limit`. A bad answer from the strategy is an error
+ * naming it; an error measuring the space sets e->unmeasured (CNAS_ERR_UNSUPPORTED when
+ * the space does not scale as the model says). */
+cnas_status host_memory_estimate(const session *s, cnas_run_kind kind, const cnas_arch *arch,
+                                 const int dims[4], double limit, host_mem_estimate *e,
                                  cnas_error *err);
 /* One line on an estimate: parameters, what they hold, activations and how measured. */
-void host_memory_describe(const host_mem_estimate *e, bool search, int batch, int eval_batch,
-                          char *what, size_t n);
-/* The memory model of the session's strategy for a search (its `memory` member, or one
- * supernet run as a mixture). A bad answer from the plugin is an error naming it. */
-cnas_status host_strategy_memory(const session *s, cnas_strategy_memory *sm, cnas_error *err);
+void host_memory_describe(const host_mem_estimate *e, char *what, size_t n);
 /* Physical memory (or a container's limit) and what is available now, in bytes. */
 void host_machine_memory(double *total, double *available);
 void host_format_bytes(double bytes, char *buf, size_t n);

@@ -18,14 +18,8 @@ int host_info_search(const session *s, const host_options *o, const int dims[4])
         host_print_error("info", &err);
         return EXIT_USAGE;
     }
-    int batch = (int)cnas_params_int(s->train, "batch_size");
-    int eval_batch = (int)cnas_params_int(s->data, "eval_batch_size");
-    cnas_strategy_memory sm;
     host_mem_estimate e;
-    cnas_status st = host_strategy_memory(s, &sm, &err);
-    if (!st)
-        st = host_memory_estimate(s, s->space, CNAS_SPACE_SUPERNET, NULL, &sm, dims, batch,
-                                  eval_batch, INFINITY, &e, &err);
+    cnas_status st = host_memory_estimate(s, CNAS_RUN_SEARCH, NULL, dims, INFINITY, &e, &err);
     if (st) {
         host_print_error("info", &err);
         return host_exit_code(st);
@@ -45,13 +39,13 @@ int host_info_search(const session *s, const host_options *o, const int dims[4])
         printf("  \"memory\": {\"batch_size\": %d, \"eval_batch_size\": %d, \"single_path\": %s, "
                "\"supernets\": %g, \"weight_copies\": %g, \"param_bytes\": %.0f, "
                "\"activation_bytes\": %.0f, \"total_bytes\": %.0f, \"machine_bytes\": %.0f, "
-               "\"available_bytes\": %.0f}\n}\n", batch, eval_batch,
+               "\"available_bytes\": %.0f}\n}\n", e.batch, e.eval_batch,
                e.single_path ? "true" : "false", e.supernets, e.weight_copies, e.param_bytes,
                e.activation_bytes, need, total, available);
         return EXIT_OK;
     }
     char what[640], need_s[32], tot_s[32], av_s[32], count[32];
-    host_memory_describe(&e, true, batch, eval_batch, what, sizeof what);
+    host_memory_describe(&e, what, sizeof what);
     host_format_bytes(need, need_s, sizeof need_s);
     host_format_bytes(total, tot_s, sizeof tot_s);
     host_format_bytes(available, av_s, sizeof av_s);

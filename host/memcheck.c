@@ -216,13 +216,12 @@ static bool has_width_key(const session *s)
     return false;
 }
 
-cnas_status host_memory_estimate(const session *s, const cnas_params *space_params,
-                                 cnas_space_build build, const cnas_arch *arch,
-                                 const cnas_strategy_memory *sm, const int dims[4], int batch,
-                                 int eval_batch, double limit, host_mem_estimate *e,
-                                 cnas_error *err)
+/* Fills e from `params` on: the model, measured. sm: NULL for a training run. */
+static cnas_status estimate(const session *s, const cnas_params *space_params,
+                            cnas_space_build build, const cnas_arch *arch,
+                            const cnas_strategy_memory *sm, const int dims[4], double limit,
+                            host_mem_estimate *e, cnas_error *err)
 {
-    memset(e, 0, sizeof *e);
     bool path = sm && sm->single_path;
     /* A training run's trainer recycles gradients (trainer.c); a search as its strategy says. */
     bool release = sm ? sm->releases_grads : true;
@@ -286,9 +285,53 @@ cnas_status host_memory_estimate(const session *s, const cnas_params *space_para
         e->train_per_image = fmax(t, p[1].train) / PROBE_BATCH;
         e->eval_per_image = fmax(v, p[1].eval) / PROBE_BATCH;
     }
-    e->activation_bytes = e->train_per_image * batch + e->eval_per_image * eval_batch;
+    e->activation_bytes = e->train_per_image * e->batch + e->eval_per_image * e->eval_batch;
     e->stepped = true;
     return CNAS_OK;
+}
+
+/* The strategy's memory model, or one supernet run as a mixture without one. */
+static cnas_status strategy_memory(const session *s, cnas_strategy_memory *sm, cnas_error *err)
+{
+    *sm = (cnas_strategy_memory){sizeof *sm, false, 1, 0, false};
+    const cnas_strategy_vtable *vt = s->strategy_c ? s->strategy_c->vtable : NULL;
+    if (!vt || !CNAS_VT_HAS(vt, memory))
+        return CNAS_OK;
+    cnas_status st = vt->memory(s->strategy, sm, err);
+    if (st)
+        return cnas_error_prefix(err, "%s: [strategy] %s", cnas_ini_name(s->ini),
+                                 s->strategy_c->name);
+    if (sm->size != sizeof *sm || !(sm->supernets >= 1 && sm->supernets <= 1e6) ||
+        !(sm->weight_copies >= 0 && sm->weight_copies <= 1e6))
+        return cnas_error_set(err, CNAS_ERR_PLUGIN, "strategy '%s' (plugin %s) describes its "
+                              "memory as %g supernets and %g weight copies (size %u); expected 1 "
+                              "to 1e6 supernets, 0 to 1e6 copies and the size the host set",
+                              s->strategy_c->name, s->strategy_p->name, sm->supernets,
+                              sm->weight_copies, (unsigned)sm->size);
+    /* A single path needs the space to draw one; without `sample` the strategy cannot
+     * run anyway, and the mixture is the safe side. */
+    const cnas_space_vtable *space_vt = s->space_c->vtable;
+    if (sm->single_path && !CNAS_VT_HAS(space_vt, sample))
+        sm->single_path = false;
+    return CNAS_OK;
+}
+
+cnas_status host_memory_estimate(const session *s, cnas_run_kind kind, const cnas_arch *arch,
+                                 const int dims[4], double limit, host_mem_estimate *e,
+                                 cnas_error *err)
+{
+    memset(e, 0, sizeof *e);
+    e->search = kind == CNAS_RUN_SEARCH;
+    e->batch = (int)cnas_params_int(s->train, "batch_size");
+    e->eval_batch = (int)cnas_params_int(s->data, "eval_batch_size");
+    cnas_strategy_memory sm;
+    cnas_status st = e->search ? strategy_memory(s, &sm, err) : CNAS_OK;
+    if (st)
+        return st;
+    st = estimate(s, s->space, e->search ? CNAS_SPACE_SUPERNET : CNAS_SPACE_NETWORK,
+                  e->search ? NULL : arch, e->search ? &sm : NULL, dims, limit, e, err);
+    e->unmeasured = st != CNAS_OK;
+    return st;
 }
 
 static double read_number_file(const char *path)
@@ -360,9 +403,9 @@ void host_format_count(double v, char *buf, size_t n)
         snprintf(buf, n, "%.0f", v);
 }
 
-void host_memory_describe(const host_mem_estimate *e, bool search, int batch, int eval_batch,
-                          char *what, size_t n)
+void host_memory_describe(const host_mem_estimate *e, char *what, size_t n)
 {
+    bool search = e->search;
     char par_s[32], act_s[32], count[32], sets[96] = "";
     const char *net = search ? "supernet" : "network";
     host_format_bytes(e->param_bytes, par_s, sizeof par_s);
@@ -374,38 +417,13 @@ void host_memory_describe(const host_mem_estimate *e, bool search, int batch, in
     if (e->stepped)
         snprintf(what, n, "%s parameters of the %s (%s for weights, gradients and momentum%s) "
                  "and %s of activations (a training step of %d images and an evaluation pass "
-                 "of %d%s)%s", count, net, par_s, sets, act_s, batch, eval_batch,
+                 "of %d%s)%s", count, net, par_s, sets, act_s, e->batch, e->eval_batch,
                  !search ? "" : e->single_path ? ", one sampled path" : ", every candidate mixed",
                  e->extrapolated ? "; extrapolated from small widths" : "");
     else
         snprintf(what, n, "%s parameters of the %s: %s for weights, gradients and momentum%s "
                  "alone%s", count, net, par_s, sets,
                  e->extrapolated ? "; extrapolated from small widths" : "");
-}
-
-cnas_status host_strategy_memory(const session *s, cnas_strategy_memory *sm, cnas_error *err)
-{
-    *sm = (cnas_strategy_memory){sizeof *sm, false, 1, 0, false};
-    const cnas_strategy_vtable *vt = s->strategy_c ? s->strategy_c->vtable : NULL;
-    if (!vt || !CNAS_VT_HAS(vt, memory))
-        return CNAS_OK;
-    cnas_status st = vt->memory(s->strategy, sm, err);
-    if (st)
-        return cnas_error_prefix(err, "%s: [strategy] %s", cnas_ini_name(s->ini),
-                                 s->strategy_c->name);
-    if (sm->size != sizeof *sm || !(sm->supernets >= 1 && sm->supernets <= 1e6) ||
-        !(sm->weight_copies >= 0 && sm->weight_copies <= 1e6))
-        return cnas_error_set(err, CNAS_ERR_PLUGIN, "strategy '%s' (plugin %s) describes its "
-                              "memory as %g supernets and %g weight copies (size %u); expected 1 "
-                              "to 1e6 supernets, 0 to 1e6 copies and the size the host set",
-                              s->strategy_c->name, s->strategy_p->name, sm->supernets,
-                              sm->weight_copies, (unsigned)sm->size);
-    /* A single path needs the space to draw one; without `sample` the strategy cannot
-     * run anyway, and the mixture is the safe side. */
-    const cnas_space_vtable *space_vt = s->space_c->vtable;
-    if (sm->single_path && !CNAS_VT_HAS(space_vt, sample))
-        sm->single_path = false;
-    return CNAS_OK;
 }
 
 cnas_status host_memory_check(const session *s, cnas_run_kind kind, const cnas_dataset_info *in,
@@ -417,18 +435,15 @@ cnas_status host_memory_check(const session *s, cnas_run_kind kind, const cnas_d
         return CNAS_OK; /* nothing to compare with */
     const double refuse_share = 0.9;
     int dims[4] = {in->channels, in->height, in->width, in->num_classes};
-    int batch = (int)cnas_params_int(s->train, "batch_size");
-    int eval_batch = (int)cnas_params_int(s->data, "eval_batch_size");
     bool search = kind == CNAS_RUN_SEARCH;
     host_mem_estimate e;
     cnas_error why;
-    cnas_strategy_memory sm;
-    cnas_status st;
-    if (search && (st = host_strategy_memory(s, &sm, err)))
+    cnas_status st = host_memory_estimate(s, kind, arch, dims, refuse_share * total, &e, &why);
+    if (st && !e.unmeasured) {
+        *err = why; /* the strategy's answer is wrong: a plugin error */
         return st;
-    if (host_memory_estimate(s, s->space, search ? CNAS_SPACE_SUPERNET : CNAS_SPACE_NETWORK,
-                             search ? NULL : arch, search ? &sm : NULL, dims, batch, eval_batch,
-                             refuse_share * total, &e, &why)) {
+    }
+    if (st) {
         cnas_log(2, "memory check skipped: %s", why.msg);
         return CNAS_OK;
     }
@@ -437,7 +452,7 @@ cnas_status host_memory_check(const session *s, cnas_run_kind kind, const cnas_d
     host_format_bytes(need, need_s, sizeof need_s);
     host_format_bytes(total, tot_s, sizeof tot_s);
     host_format_bytes(available, av_s, sizeof av_s);
-    host_memory_describe(&e, search, batch, eval_batch, what, sizeof what);
+    host_memory_describe(&e, what, sizeof what);
     cnas_log(3, "memory estimate: %s (%s); machine: %s, %s available", need_s, what, tot_s, av_s);
     if (need > refuse_share * total)
         return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: this %s needs an estimated %s of memory "
