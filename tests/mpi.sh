@@ -5,7 +5,8 @@
 # `cnas resume` under mpirun continues it; a checkpoint of 2 ranks resumes on 1; a
 # balanced-mixture search (a strategy that decides from validation batches) runs on 2
 # ranks; stand-alone training on 2 ranks, interrupted and resumed on 3; a DASGM search
-# (a strategy that makes batches of its own) on 2 ranks equals 1 rank.
+# (a strategy that makes batches of its own) on 2 ranks equals 1 rank, with a Gaussian
+# generator and with a GAN trained beside the search.
 # Usage: mpi.sh CNAS_BINARY TEST_DIST_BINARY  (registered only when cnas was built with MPI)
 set -u
 cnas=$1
@@ -193,5 +194,20 @@ awk -F, 'NR == FNR { if (FNR > 1) { a[FNR] = $3; s[FNR] = $4; v[FNR] = $5; t[FNR
          FNR > 1 { if (far($3, a[FNR]) || $4 != s[FNR] || far($5, v[FNR]) || far($9, t[FNR])) bad = 1; n++ }
          END { exit bad || n != 12 }' runs/dg1/steps.csv runs/dg2/steps.csv
 check "DASGM: 1 and 2 ranks: every step's losses within 1e-2 relative, the same synthetic accuracy" 0 $?
+
+# 8. DASGM with the GAN trained beside the search (gan, cgan): fitted before the first step
+# on batches every rank holds whole (their gradients count once), its fakes whole at the
+# global batch size, its batch norm unsynchronised; 2 ranks follow 1 to float rounding.
+gan=(--set strategy.use=dasgm --set strategy.generator=cgan --set strategy.generator_update=gan
+     --set strategy.generator_options=fit_epochs=1)
+out=$(mpi 2 -q search darts.ini --set run.name=gan2 "${gan[@]}" 2>&1); check "2 ranks: a DASGM search with a GAN finishes" 0 $? "" "$out"
+out=$("$cnas" -q search darts.ini --set run.name=gan1 "${gan[@]}" 2>&1); check "1 rank: the same DASGM search with a GAN" 0 $? "" "$out"
+cmp -s runs/gan1/arch.txt runs/gan2/arch.txt; check "DASGM with a GAN: 1 and 2 ranks derive the same architecture" 0 $?
+# columns: epoch,step,arch_loss,syn_acc,gen_loss,disc_loss,lr,train_loss,train_acc
+awk -F, 'NR == FNR { if (FNR > 1) for (i = 3; i <= 9; i++) v[FNR, i] = $i; next }
+         function far(x, y) { d = x - y; if (d < 0) d = -d; return d > 1e-4 * (y < 0 ? -y : y) + 1e-7 }
+         FNR > 1 { for (i = 3; i <= 9; i++) if (far($i, v[FNR, i])) bad = 1; n++ }
+         END { exit bad || n != 12 }' runs/gan1/steps.csv runs/gan2/steps.csv
+check "DASGM with a GAN: 1 and 2 ranks: every step's generator, discriminator and search losses within 1e-4 relative" 0 $?
 
 summary

@@ -109,7 +109,9 @@ int cnas_dist_default_threads(void)
 void cnas_dist_set_data_parallel(bool dp)
 {
     g_dp = dp && g_world_size > 1;
-    g_w_train = 1.0;
+    /* Outside a step every rank holds any batch whole (a generator fitted before the
+     * first step): its gradients count once in the reduced sum. */
+    g_w_train = 1.0 / (g_dp ? g_world_size : 1);
     g_w_val = -1.0;
     g_sync_bn = false;
 }

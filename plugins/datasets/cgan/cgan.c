@@ -9,6 +9,7 @@
  * linear maps of one-hot codes, so they need no dedicated kernel. */
 #include <cnas/cnas.h>
 #include <cnas/ckio.h>
+#include <cnas/dist.h>
 #include <cnas/generator.h>
 
 #include <math.h>
@@ -269,6 +270,11 @@ static cnas_status cgan_train_step(void *self, cnas_graph *g, cnas_gen_step_args
             if (m->gt[i]->grad)
                 memcpy(keep + off, m->gt[i]->grad, cnas_tensor_bytes(m->gt[i]));
     step_ctx c = {.m = m, .x = a->x, .y = a->labels, .n = n, .fake_y = fy};
+    /* The generator's batch norm sees only fakes, which every rank holds whole: its own
+     * statistics are the global batch's (synchronised, the duplicates would count N
+     * times in the running variance's n/(n-1)). D has no batch norm, so its real rows
+     * need no synchronisation either. */
+    bool synced = cnas_dist_sync_batch_stats(false);
     /* Discriminator: real batch against a fake one of uniformly drawn classes. */
     for (int64_t i = 0; i < n; i++)
         fy[i] = (int32_t)cnas_rng_below(a->rng, (uint32_t)m->shape.num_classes);
@@ -304,6 +310,7 @@ static cnas_status cgan_train_step(void *self, cnas_graph *g, cnas_gen_step_args
         st = cnas_optim_step(m->g_opt, m->lr, err);
     if (!st)
         m->steps++;
+    cnas_dist_sync_batch_stats(synced);
     free(fy);
     free(keep);
     return st;
