@@ -6,8 +6,6 @@
 
 #include "internal.h"
 
-/* Below this many elements a team costs more than the loop. */
-#define PAR_MIN 16384
 /* Elements per parallel chunk: the chunk loops below are branch-free and vectorised. */
 #define CHUNK 4096
 
@@ -38,17 +36,17 @@ static void act_backward(cnas_graph *g, cnas_node *n, act_kind k)
     int64_t len = x->numel;
     switch (k) {
     case ACT_RELU:
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
         for (int64_t i = 0; i < len; i += CHUNK)
             relu_bwd(gx + i, y + i, gy + i, len - i < CHUNK ? len - i : CHUNK);
         break;
     case ACT_SIGMOID:
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             gx[i] += gy[i] * y[i] * (1.0f - y[i]);
         break;
     case ACT_TANH:
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             gx[i] += gy[i] * (1.0f - y[i] * y[i]);
         break;
@@ -71,17 +69,17 @@ static cnas_tensor *activation(cnas_graph *g, cnas_tensor *x, act_kind k)
     int64_t len = x->numel;
     switch (k) {
     case ACT_RELU:
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
         for (int64_t i = 0; i < len; i += CHUNK)
             relu_fwd(yd + i, xd + i, len - i < CHUNK ? len - i : CHUNK);
         break;
     case ACT_SIGMOID:
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             yd[i] = 1.0f / (1.0f + expf(-xd[i]));
         break;
     case ACT_TANH:
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             yd[i] = tanhf(xd[i]);
         break;

@@ -3,8 +3,8 @@
  * summed in chunk order: the result is the same for any thread count. */
 #include <cnas/ops.h>
 
-/* Below this many elements a team costs more than the loop. */
-#define PAR_MIN 16384
+#include "internal.h"
+
 
 static cnas_tensor *shape_fail(cnas_graph *g, const char *op, const cnas_tensor *a,
                                const cnas_tensor *b)
@@ -22,7 +22,7 @@ static void accumulate(cnas_graph *g, cnas_tensor *x, const float *gy, float s)
     if (!gx)
         return;
     int64_t len = x->numel;
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         gx[i] += s * gy[i];
 }
@@ -46,7 +46,7 @@ cnas_tensor *cnas_add(cnas_graph *g, cnas_tensor *a, cnas_tensor *b)
     int64_t len = a->numel;
     const float *ad = a->data, *bd = b->data;
     float *yd = y->data;
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         yd[i] = ad[i] + bd[i];
     if (cnas_graph_should_record(g, 2, in) && !cnas_graph_record(g, "add", y, 2, in, add_backward, 0))
@@ -64,7 +64,7 @@ static void mul_backward(cnas_graph *g, cnas_node *n)
         if (!ga)
             return;
         const float *bd = b->data;
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             ga[i] += gy[i] * bd[i];
     }
@@ -73,7 +73,7 @@ static void mul_backward(cnas_graph *g, cnas_node *n)
         if (!gb)
             return;
         const float *ad = a->data;
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
         for (int64_t i = 0; i < len; i++)
             gb[i] += gy[i] * ad[i];
     }
@@ -92,7 +92,7 @@ cnas_tensor *cnas_mul(cnas_graph *g, cnas_tensor *a, cnas_tensor *b)
     int64_t len = a->numel;
     const float *ad = a->data, *bd = b->data;
     float *yd = y->data;
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         yd[i] = ad[i] * bd[i];
     if (cnas_graph_should_record(g, 2, in) && !cnas_graph_record(g, "mul", y, 2, in, mul_backward, 0))
@@ -117,7 +117,7 @@ cnas_tensor *cnas_scale(cnas_graph *g, cnas_tensor *x, float s)
     int64_t len = x->numel;
     const float *xd = x->data;
     float *yd = y->data;
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         yd[i] = s * xd[i];
     if (cnas_graph_should_record(g, 1, &x)) {
@@ -160,7 +160,7 @@ cnas_tensor *cnas_sum_n(cnas_graph *g, int n, cnas_tensor *const *xs)
     int64_t len = y->numel;
     float *yd = y->data;
     /* One pass over the output; inputs are added in index order for every element. */
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float acc = xs[0]->data[i];
         for (int k = 1; k < n; k++)
@@ -184,7 +184,7 @@ static void reduce_backward(cnas_graph *g, cnas_node *n)
         return;
     float v = n->out->grad[0] * ((reduce_ctx *)n->ctx)->scale;
     int64_t len = x->numel;
-#pragma omp parallel for schedule(static) if (len >= PAR_MIN)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
     for (int64_t i = 0; i < len; i++)
         gx[i] += v;
 }

@@ -8,6 +8,9 @@
 
 #define CNAS_ALIGN 64
 
+/* Elements below which an OpenMP team costs more than the loop it would split. */
+#define CNAS_PAR_MIN 16384
+
 void *cnas__aligned_alloc(size_t bytes);
 void *cnas__aligned_calloc(size_t bytes);
 

@@ -1,9 +1,11 @@
 /* The DARTS mixed edge over a row of an architecture-weight matrix. Weight-gradient
- * dot products are split into fixed per-thread chunks and summed in chunk order,
- * so the result depends on the thread count only, never on scheduling. */
+ * dot products accumulate in double over a fixed number of chunks whose bounds depend
+ * on the length only, summed in chunk order: the result is the same for any thread
+ * count (as elementwise.c's reductions). */
 #include <cnas/ops.h>
 
-#include <omp.h>
+#include "internal.h"
+
 #include <string.h>
 
 typedef struct mix_ctx {
@@ -33,7 +35,7 @@ static void mix_backward(cnas_graph *g, cnas_node *nd)
         if (!gx)
             return;
         float wi = wr[col_of(c->cols, i)];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (numel >= CNAS_PAR_MIN)
         for (int64_t k = 0; k < numel; k++)
             gx[k] += wi * go[k];
     }
@@ -42,15 +44,13 @@ static void mix_backward(cnas_graph *g, cnas_node *nd)
     float *gw = cnas_graph_grad(g, w);
     if (!gw)
         return;
-    int nt = omp_get_max_threads();
-    double *part = cnas_graph_alloc(g, (size_t)nt * (size_t)n * sizeof(double));
+    enum { CHUNKS = 64 };
+    double *part = cnas_graph_alloc(g, (size_t)CHUNKS * (size_t)n * sizeof(double));
     if (!part)
         return;
-    memset(part, 0, (size_t)nt * (size_t)n * sizeof(double));
-#pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        int64_t lo = numel * t / T, hi = numel * (t + 1) / T;
+#pragma omp parallel for schedule(static) if (numel >= CNAS_PAR_MIN)
+    for (int t = 0; t < CHUNKS; t++) {
+        int64_t lo = numel * t / CHUNKS, hi = numel * (t + 1) / CHUNKS;
         for (int i = 0; i < n; i++) {
             const float *x = nd->in[i]->data;
             double s = 0.0;
@@ -61,7 +61,7 @@ static void mix_backward(cnas_graph *g, cnas_node *nd)
     }
     for (int i = 0; i < n; i++) {
         double s = 0.0;
-        for (int t = 0; t < nt; t++)
+        for (int t = 0; t < CHUNKS; t++)
             s += part[(size_t)t * (size_t)n + (size_t)i];
         gw[c->row * K + col_of(c->cols, i)] += (float)s;
     }
@@ -102,13 +102,13 @@ cnas_tensor *cnas_weighted_sum_cols(cnas_graph *g, int n, cnas_tensor *const *xs
     float *yd = y->data;
     float w0 = wr[col_of(cols, 0)];
     const float *x0 = xs[0]->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (numel >= CNAS_PAR_MIN)
     for (int64_t k = 0; k < numel; k++)
         yd[k] = w0 * x0[k];
     for (int i = 1; i < n; i++) {
         float wi = wr[col_of(cols, i)];
         const float *xi = xs[i]->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (numel >= CNAS_PAR_MIN)
         for (int64_t k = 0; k < numel; k++)
             yd[k] += wi * xi[k];
     }

@@ -138,7 +138,7 @@ static bool sgd_update(const cnas_sgd_opts *s, float *p, const float *gr, float 
             return false;
         first = true;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
     for (int64_t k = 0; k < len; k++) {
         float g = gr[k] + wd * p[k];
         if (mu != 0.0f) {
@@ -185,7 +185,7 @@ cnas_status cnas__optim_step_reduced(cnas_optim *o, float lr, cnas_error *err)
         double bc2 = 1.0 - pow(a->beta2, (double)o->steps);
         float step = (float)(lr / bc1);
         float sbc2 = (float)sqrt(bc2);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (len >= CNAS_PAR_MIN)
         for (int64_t k = 0; k < len; k++) {
             float g = gr[k] + a->weight_decay * p[k];
             m[k] = a->beta1 * m[k] + (1.0f - a->beta1) * g;

@@ -3,6 +3,8 @@
  * whole planes with memcpy. */
 #include <cnas/ops.h>
 
+#include "internal.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -26,7 +28,7 @@ static void concat_backward(cnas_graph *g, cnas_node *n)
             float *gx = cnas_graph_grad(g, x);
             if (!gx)
                 return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * cx * hw >= CNAS_PAR_MIN)
             for (int64_t b = 0; b < N; b++)
                 add_into(gx + b * cx * hw, y->grad + (b * C + c0) * hw, cx * hw);
         }
@@ -61,7 +63,7 @@ cnas_tensor *cnas_concat(cnas_graph *g, int n, cnas_tensor *const *xs)
     for (int i = 0; i < n; i++) {
         int64_t cx = xs[i]->shape[1];
         const float *xd = xs[i]->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * cx * hw >= CNAS_PAR_MIN)
         for (int64_t b = 0; b < N; b++)
             memcpy(y->data + (b * C + c0) * hw, xd + b * cx * hw, (size_t)(cx * hw) * sizeof(float));
         c0 += cx;
@@ -85,7 +87,7 @@ static void slice_backward(cnas_graph *g, cnas_node *n)
         return;
     int64_t N = x->shape[0], C = x->shape[1], cy = y->shape[1], hw = x->shape[2] * x->shape[3];
     int64_t c0 = ((slice_ctx *)n->ctx)->c0;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * cy * hw >= CNAS_PAR_MIN)
     for (int64_t b = 0; b < N; b++)
         add_into(gx + (b * C + c0) * hw, y->grad + b * cy * hw, cy * hw);
 }
@@ -104,7 +106,7 @@ cnas_tensor *cnas_slice_channels(cnas_graph *g, cnas_tensor *x, int64_t c0, int6
     if (!y)
         return NULL;
     int64_t N = x->shape[0], C = x->shape[1], hw = x->shape[2] * x->shape[3], cy = c1 - c0;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * cy * hw >= CNAS_PAR_MIN)
     for (int64_t b = 0; b < N; b++)
         memcpy(y->data + b * cy * hw, x->data + (b * C + c0) * hw, (size_t)(cy * hw) * sizeof(float));
     if (cnas_graph_should_record(g, 1, &x)) {
@@ -131,7 +133,7 @@ static void crop_backward(cnas_graph *g, cnas_node *n)
     crop_ctx *c = n->ctx;
     int64_t planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t h = y->shape[2], w = y->shape[3];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * h * w >= CNAS_PAR_MIN)
     for (int64_t p = 0; p < planes; p++)
         for (int64_t i = 0; i < h; i++)
             add_into(gx + p * H * W + (c->h0 + i) * W + c->w0, y->grad + p * h * w + i * w, w);
@@ -153,7 +155,7 @@ cnas_tensor *cnas_crop(cnas_graph *g, cnas_tensor *x, int64_t h0, int64_t w0, in
     if (!y)
         return NULL;
     int64_t planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * h * w >= CNAS_PAR_MIN)
     for (int64_t p = 0; p < planes; p++)
         for (int64_t i = 0; i < h; i++)
             memcpy(y->data + p * h * w + i * w, x->data + p * H * W + (h0 + i) * W + w0,
@@ -236,7 +238,7 @@ static void upsample_backward(cnas_graph *g, cnas_node *n)
     int s = ((up_ctx *)n->ctx)->s;
     int64_t planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t Wo = W * s;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * H * W * s * s >= CNAS_PAR_MIN)
     for (int64_t p = 0; p < planes; p++)
         for (int64_t i = 0; i < H * s; i++)
             for (int64_t j = 0; j < Wo; j++)
@@ -259,7 +261,7 @@ cnas_tensor *cnas_upsample_nearest(cnas_graph *g, cnas_tensor *x, int scale)
     if (!y)
         return NULL;
     int64_t planes = x->shape[0] * x->shape[1], Wo = W * scale;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (planes * H * W * scale * scale >= CNAS_PAR_MIN)
     for (int64_t p = 0; p < planes; p++)
         for (int64_t i = 0; i < H * scale; i++)
             for (int64_t j = 0; j < Wo; j++)
