@@ -86,30 +86,6 @@ static cnas_status verify_checkpoint(const char *path, cnas_error *err)
     return st ? CNAS_ERR_FORMAT : CNAS_OK;
 }
 
-/* [run] memory_check guards the start of a run and changes nothing in it: it is left
- * out of the text a checkpoint compares on resume, so a resume may turn it off (and
- * checkpoints written before the key existed still resume). */
-static void drop_memory_check(char *text)
-{
-    if (!text)
-        return;
-    bool in_run = false;
-    char *w = text;
-    for (const char *r = text; *r;) {
-        size_t n = strcspn(r, "\n");
-        bool nl = r[n] == '\n';
-        if (r[0] == '[')
-            in_run = strncmp(r, "[run]", 5) == 0;
-        bool drop = in_run && strncmp(r, "memory_check = ", 15) == 0;
-        if (!drop) {
-            memmove(w, r, n + nl);
-            w += n + nl;
-        }
-        r += n + nl;
-    }
-    *w = '\0';
-}
-
 /* ---- data parallel (docs/distributed.md) --------------------------------------------- */
 
 /* A failure one rank met before the run: every rank learns it, so none waits in a
@@ -247,7 +223,6 @@ int host_run(const host_options *o, const run_request *rq, cnas_run_result *out)
         st = host_memory_check(&s, kind, cnas_data_info(od.data), arch, &err);
     if (!st) {
         config_text = session_config_text(&s, false);
-        drop_memory_check(config_text);
         annotated = session_config_text(&s, true);
         fingerprint = cnas_registry_fingerprint(s.reg);
         if (!config_text || !annotated || !fingerprint)

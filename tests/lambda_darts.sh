@@ -2,10 +2,12 @@
 # Λ-DARTS (the lambda_darts strategy of the darts plugin) end to end through the cnas binary:
 #  - with lambda = 0 it is DARTS: the same seed gives byte-identical alpha.jsonl (softmax(α)
 #    per epoch, validation loss and accuracy) and arch.txt, first and second order;
-#  - with lambda > 0 the architecture history differs from DARTS's;
+#  - with lambda > 0 the architecture history differs from DARTS's, and is the same on 1
+#    and 3 threads;
 #  - the alignment effect: with α held uniform, the mean pairwise cosine of the cells'
 #    gradients (train_corr, val_corr) ends clearly higher with the regulariser than without;
-#  - exact resume after kill -9 mid-epoch (corr and signcorr, first and second order);
+#  - exact resume after kill -9 mid-epoch (corr and signcorr, first and second order), also
+#    on another thread count; a resume that changes the training is refused;
 #  - configuration errors: a share key selecting fewer than two cells.
 # Usage: lambda_darts.sh CNAS_BINARY EXAMPLES_DIR
 # With CNAS_TEST_QUICK set (the sanitizer build) the second-order and signcorr runs and the
@@ -56,6 +58,12 @@ search r1 syn.ini "${Z[@]}" --set strategy.use=lambda_darts --set strategy.lambd
 check "lambda_darts, lambda 0.25: a search finishes" 0 $?
 ! cmp -s runs/d1/alpha.jsonl runs/r1/alpha.jsonl
 check "lambda 0.25: the architecture history differs from DARTS's" 0 $?
+# Thread count is not part of a run's identity: every kernel splits its reductions at bounds
+# that depend on the sizes only (the mixed edges' weight gradients included).
+search r3 syn.ini "${Z[@]}" --set strategy.use=lambda_darts --set strategy.lambda=0.25 \
+    --set run.threads=3 >/dev/null 2>&1
+check "lambda_darts on 3 threads: a search finishes" 0 $?
+same_files "lambda_darts: 3 threads against 1" r1 r3 alpha.jsonl arch.txt steps.csv epochs.csv
 
 # ---- the alignment effect ---------------------------------------------------------------------
 # NAS-Bench-201's 3 search cells (all compared), α fixed at uniform, lambda from the start.
@@ -104,6 +112,7 @@ resume_check() { # label config [--set ...]: reference run, killed run, resume, 
     local label=$1 ini=$2 name
     shift 2
     name=k$((pass + fail))
+    last_run=$name
     search "${name}r" "$ini" "$@" >/dev/null 2>&1
     check "$label: the reference run finishes" 0 $?
     "$cnas" -q search "$ini" --set run.out_dir=runs --set run.name="$name" "$@" >/dev/null 2>&1 &
@@ -120,7 +129,7 @@ resume_check() { # label config [--set ...]: reference run, killed run, resume, 
     at=$(tail -1 "runs/$name/steps.csv" | cut -d, -f1,2)
     [ -f "runs/$name/checkpoint.ckpt" ] && [ ! -f "runs/$name/arch.txt" ]
     check "$label: kill -9 landed after a checkpoint and before the end (epoch,step $at)" 0 $?
-    "$cnas" -q resume "runs/$name" >/dev/null 2>&1
+    "$cnas" -q resume "runs/$name" ${resume_set[@]+"${resume_set[@]}"} >/dev/null 2>&1
     check "$label: resume finishes" 0 $?
     for f in $OUTPUTS; do
         cmp -s "runs/${name}r/$f" "runs/$name/$f"
@@ -134,7 +143,12 @@ if [ -n "${CNAS_TEST_QUICK:-}" ]; then    # 4 steps per epoch, 2 epochs
     K=(--set space.layers=5 --set train.epochs=2 --set checkpoint.every_steps=1 --set strategy.use=lambda_darts)
     kill_step=1
 fi
-resume_check "corr, order 1" syn.ini "${K[@]}"
+# Resumed on 3 threads where it ran on 1: the thread count is not part of the run's identity.
+resume_set=(--set run.threads=3)
+resume_check "corr, order 1, resumed on 3 threads" syn.ini "${K[@]}"
+resume_set=()
+out=$("$cnas" -q resume "runs/$last_run" --set train.lr=0.5 2>&1)
+check "a resume that changes the training is refused, naming the key" 2 $? "another configuration.*lr = 0.5" "$out"
 if [ -z "${CNAS_TEST_QUICK:-}" ]; then
     resume_check "signcorr, order 2" syn.ini "${K[@]}" --set strategy.regularizer=signcorr \
         --set strategy.order=2 --set train.epochs=2

@@ -461,7 +461,8 @@ const cnas_param_spec cnas_run_keys[] = {
     CNAS_PARAM_SPEC_PATH("out_dir", "runs", "directory that holds run directories"),
     CNAS_PARAM_SPEC_INT("threads", "0", 0, 1024, "worker threads (0: all processors)"),
     CNAS_PARAM_SPEC_BOOL("deterministic", "true",
-                         "fix the thread count and data order so that a run repeats bit for bit"),
+                         "no effect, kept so older configurations load: every run repeats bit "
+                         "for bit, on any thread count"),
     CNAS_PARAM_SPEC_CHOICE("log_level", "info", "error|warn|info|debug", "terminal log level"),
     CNAS_PARAM_SPEC_BOOL("memory_check", "true",
                          "before a search or training, estimate the memory it needs and refuse it "

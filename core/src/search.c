@@ -483,6 +483,38 @@ static void first_difference(const char *a, const char *b, char *out, size_t n)
              (int)strcspn(lb, "\n"), lb);
 }
 
+/* [run] keys that change nothing a run computes or writes: how many threads (every kernel
+ * is bitwise independent of it), what the terminal shows, the memory check before the
+ * start, and a key kept only so older configurations load. A resume compares
+ * configurations without them, so `cnas resume --set run.threads=8` continues the run
+ * exactly (docs/config.md). */
+static char *identity_text(const char *text)
+{
+    static const char *const free_keys[] = {"threads", "log_level", "memory_check",
+                                            "deterministic"};
+    char *out = malloc(strlen(text) + 1), *w = out;
+    if (!out)
+        return NULL;
+    bool in_run = false;
+    for (const char *r = text; *r;) {
+        size_t n = strcspn(r, "\n");
+        bool nl = r[n] == '\n', drop = false;
+        if (r[0] == '[')
+            in_run = strncmp(r, "[run]", 5) == 0;
+        for (size_t k = 0; in_run && !drop && k < sizeof free_keys / sizeof *free_keys; k++) {
+            size_t kl = strlen(free_keys[k]);
+            drop = strncmp(r, free_keys[k], kl) == 0 && strncmp(r + kl, " = ", 3) == 0;
+        }
+        if (!drop) {
+            memcpy(w, r, n + nl);
+            w += n + nl;
+        }
+        r += n + nl;
+    }
+    *w = '\0';
+    return out;
+}
+
 static cnas_status resume(host *h, int64_t *steps_done, cnas_error *err)
 {
     cnas_ckpt *ck = cnas_ckpt_load(h->spec->resume_from, err);
@@ -502,12 +534,20 @@ static cnas_status resume(host *h, int64_t *steps_done, cnas_error *err)
                             h->spec->kind == CNAS_RUN_SEARCH ? "search" : "training");
         goto out;
     }
-    if (h->spec->config_text && strcmp(cfg, h->spec->config_text) != 0) {
-        char diff[512];
-        first_difference(cfg, h->spec->config_text, diff, sizeof diff);
-        st = cnas_error_set(err, CNAS_ERR_CONFIG, "checkpoint %s was written with another "
-                            "configuration (%s)", h->spec->resume_from, diff);
-        goto out;
+    if (h->spec->config_text) {
+        char *was = identity_text(cfg), *now = identity_text(h->spec->config_text);
+        if (!was || !now)
+            st = cnas_error_set(err, CNAS_ERR_NOMEM, "resume: out of memory");
+        else if (strcmp(was, now) != 0) {
+            char diff[512];
+            first_difference(was, now, diff, sizeof diff);
+            st = cnas_error_set(err, CNAS_ERR_CONFIG, "checkpoint %s was written with another "
+                                "configuration (%s)", h->spec->resume_from, diff);
+        }
+        free(was);
+        free(now);
+        if (st)
+            goto out;
     }
     if (h->spec->fingerprint && strcmp(fp, h->spec->fingerprint) != 0) {
         char diff[512];

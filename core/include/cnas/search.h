@@ -59,7 +59,9 @@ typedef struct cnas_run_spec {
     const cnas_train_settings *train;
     cnas_checkpoint_settings checkpoint;
 
-    const char *config_text;           /* the resolved configuration, stored in checkpoints */
+    const char *config_text;           /* the resolved configuration, stored in checkpoints;
+                                        * a resume compares it without the [run] keys
+                                        * that change nothing (threads, log_level, ...) */
     const char *fingerprint;           /* plugin names and versions; resume must match */
     const char *resume_from;           /* a checkpoint to continue from, or NULL */
 
