@@ -465,21 +465,29 @@ static cnas_status env_checkpoint_point(cnas_search_env *env, int64_t epoch, int
     return CNAS_OK;
 }
 
-/* The first line where two texts differ, for "the configuration changed" messages. */
+/* The first line where two texts differ, for "the configuration changed" messages,
+ * named by the [section] it is in (configuration texts) or its line number. */
 static void first_difference(const char *a, const char *b, char *out, size_t n)
 {
     int line = 1;
-    const char *la = a, *lb = b;
+    const char *la = a, *lb = b, *sec = *a == '[' ? a : NULL;
     while (*a && *a == *b) {
         if (*a == '\n') {
             line++;
             la = a + 1;
             lb = b + 1;
+            if (*la == '[')
+                sec = la;
         }
         a++;
         b++;
     }
-    snprintf(out, n, "line %d: checkpoint has '%.*s', now '%.*s'", line, (int)strcspn(la, "\n"), la,
+    char where[96];
+    if (sec)
+        snprintf(where, sizeof where, "%.*s", (int)strcspn(sec, "\n"), sec);
+    else
+        snprintf(where, sizeof where, "line %d", line);
+    snprintf(out, n, "%s: checkpoint has '%.*s', now '%.*s'", where, (int)strcspn(la, "\n"), la,
              (int)strcspn(lb, "\n"), lb);
 }
 
