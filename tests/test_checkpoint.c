@@ -153,6 +153,17 @@ START_TEST(test_shape_mismatch_and_absent_records_are_reported)
     ck_assert_ptr_nonnull(strstr(err.msg, "[3, 2, 5]"));
     ck_assert_ptr_nonnull(strstr(err.msg, "[3, 10]"));
     ck_assert_int_eq(cnas_ckpt_get_tensor(ck, "nope", u, &err), CNAS_ERR_NOT_FOUND);
+    /* The stored shape, to allocate a tensor that takes the record. */
+    int nd = 0;
+    int64_t shape[CNAS_MAX_DIMS];
+    ck_assert_int_eq(cnas_ckpt_tensor_shape(ck, "w", &nd, shape, &err), CNAS_OK);
+    ck_assert_int_eq(nd, 3);
+    ck_assert(shape[0] == 3 && shape[1] == 2 && shape[2] == 5 && shape[3] == 1);
+    cnas_tensor *back = cnas_tensor_new(nd, shape, &err);
+    ck_assert_int_eq(cnas_ckpt_get_tensor(ck, "w", back, &err), CNAS_OK);
+    ck_assert_mem_eq(back->data, t->data, cnas_tensor_bytes(t));
+    cnas_tensor_free(back);
+    ck_assert_int_eq(cnas_ckpt_tensor_shape(ck, "nope", &nd, shape, &err), CNAS_ERR_NOT_FOUND);
     int64_t v;
     ck_assert_int_eq(cnas_ckpt_get_i64(ck, "w", &v, &err), CNAS_ERR_FORMAT);
     cnas_ckpt *dup = cnas_ckpt_new(&err);

@@ -385,20 +385,57 @@ static const record *need(const cnas_ckpt *ck, const char *name, uint32_t type, 
     return r;
 }
 
-cnas_status cnas_ckpt_get_tensor(const cnas_ckpt *ck, const char *name, cnas_tensor *t,
-                                 cnas_error *err)
+/* A tensor record's rank and shape (checked against its length: 4 bytes of floats per
+ * element, nothing more) and its record; NULL with err set otherwise. */
+static const record *tensor_record(const cnas_ckpt *ck, const char *name, uint32_t *ndim,
+                                   int64_t shape[CNAS_MAX_DIMS], cnas_error *err)
 {
     const record *r = need(ck, name, REC_TENSOR, err);
     if (!r)
-        return err ? err->code : CNAS_ERR_NOT_FOUND;
+        return NULL;
+    uint32_t nd = 0;
+    if (r->len >= 4)
+        memcpy(&nd, r->payload, 4);
+    bool ok = nd >= 1 && nd <= CNAS_MAX_DIMS && r->len >= 4 + 8ull * nd;
+    uint64_t count = 1;
+    if (ok) {
+        memcpy(shape, r->payload + 4, 8 * nd);
+        for (uint32_t i = 0; ok && i < nd; i++) {
+            ok = shape[i] >= 0 && (shape[i] == 0 || count <= UINT64_MAX / 4 / (uint64_t)shape[i]);
+            count *= (uint64_t)shape[i];
+        }
+    }
+    if (!ok || r->len != 4 + 8ull * nd + 4 * count) {
+        cnas_error_set(err, CNAS_ERR_FORMAT, "checkpoint: tensor '%s' is malformed", name);
+        return NULL;
+    }
+    *ndim = nd;
+    return r;
+}
+
+cnas_status cnas_ckpt_tensor_shape(const cnas_ckpt *ck, const char *name, int *ndim,
+                                   int64_t shape[CNAS_MAX_DIMS], cnas_error *err)
+{
     uint32_t nd;
-    if (r->len < 4)
-        return cnas_error_set(err, CNAS_ERR_FORMAT, "checkpoint: tensor '%s' is malformed", name);
-    memcpy(&nd, r->payload, 4);
-    if (nd < 1 || nd > CNAS_MAX_DIMS || r->len < 4 + 8ull * nd)
-        return cnas_error_set(err, CNAS_ERR_FORMAT, "checkpoint: tensor '%s' is malformed", name);
+    int64_t s[CNAS_MAX_DIMS];
+    cnas_error local;
+    if (!tensor_record(ck, name, &nd, s, err ? err : &local))
+        return err ? err->code : local.code;
+    *ndim = (int)nd;
+    for (int i = 0; i < CNAS_MAX_DIMS; i++)
+        shape[i] = i < (int)nd ? s[i] : 1;
+    return CNAS_OK;
+}
+
+cnas_status cnas_ckpt_get_tensor(const cnas_ckpt *ck, const char *name, cnas_tensor *t,
+                                 cnas_error *err)
+{
+    uint32_t nd;
     int64_t shape[CNAS_MAX_DIMS];
-    memcpy(shape, r->payload + 4, 8 * nd);
+    cnas_error local;
+    const record *r = tensor_record(ck, name, &nd, shape, err ? err : &local);
+    if (!r)
+        return err ? err->code : local.code;
     bool same = (int)nd == t->ndim;
     for (uint32_t i = 0; same && i < nd; i++)
         same = shape[i] == t->shape[i];

@@ -52,6 +52,10 @@ int cnas_ckpt_has(const cnas_ckpt *ck, const char *name);
 /* Records in file order, for iterating names (e.g. by prefix). */
 int cnas_ckpt_count(const cnas_ckpt *ck);
 const char *cnas_ckpt_name_at(const cnas_ckpt *ck, int i);
+/* A tensor record's rank and shape (dims past ndim set to 1), to allocate a tensor
+ * for cnas_ckpt_get_tensor without knowing the shape beforehand. */
+cnas_status cnas_ckpt_tensor_shape(const cnas_ckpt *ck, const char *name, int *ndim,
+                                   int64_t shape[CNAS_MAX_DIMS], cnas_error *err);
 /* Copy a tensor record into t; its shape must equal t's. */
 cnas_status cnas_ckpt_get_tensor(const cnas_ckpt *ck, const char *name, cnas_tensor *t,
                                  cnas_error *err);

@@ -9,7 +9,7 @@
 cnas_status darts_step(void *self, cnas_loop_step *s, cnas_error *err)
 {
     darts *d = self;
-    darts_batch train = {d, s->x, s->y, 0, NULL}, val = {d, s->xv, s->yv, 0, NULL};
+    darts_batch train = {.d = d, .x = s->x, .y = s->y}, val = {.d = d, .x = s->xv, .y = s->yv};
     cnas_status st = darts_arch_step(d, &train, &val, s->lr, err);
     if (!st)
         st = cnas_grad_pass(d->g, darts_batch_loss, &train, d->weights, d->n_weights,

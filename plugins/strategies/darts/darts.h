@@ -41,13 +41,16 @@ typedef struct darts {
 } darts;
 
 /* A loss closure's context: one batch through the supernet. mix NULL: softmax(α) on
- * the tape (DARTS); otherwise these mixture weights (Λ-DARTS's per-cell copies). */
+ * the tape (DARTS); otherwise these mixture weights (Λ-DARTS's per-cell copies). whole:
+ * every rank of a data-parallel run holds this batch whole (a batch the strategy made
+ * itself), so batch norm over it is not synchronised (docs/distributed.md). */
 typedef struct darts_batch {
     darts *d;
     cnas_tensor *x;
     const int32_t *y;
     int64_t correct;
     const cnas_mix_weight *mix;
+    bool whole;
 } darts_batch;
 
 /* The keys both components read (a list of CNAS_PARAM_SPEC_* initialisers). */

@@ -2,6 +2,8 @@
  * epoch log and checkpoints (darts.h). */
 #include "darts.h"
 
+#include <cnas/dist.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +23,12 @@ cnas_tensor *darts_logits(darts *d, cnas_graph *g, cnas_tensor *x, const cnas_mi
 cnas_tensor *darts_batch_loss(cnas_graph *g, void *vctx)
 {
     darts_batch *c = vctx;
+    /* Synchronised, a batch held whole by N ranks would count N copies in the running
+     * variance's unbiased correction. */
+    bool synced = c->whole && cnas_dist_sync_batch_stats(false);
     cnas_tensor *logits = darts_logits(c->d, g, c->x, c->mix, true);
+    if (synced)
+        cnas_dist_sync_batch_stats(true);
     if (!logits)
         return NULL;
     c->correct = cnas_count_correct(logits, c->y);

@@ -306,7 +306,7 @@ static cnas_status lambda_step(void *self, cnas_loop_step *s, cnas_error *err)
 {
     lambda_darts *m = self;
     darts *d = &m->d;
-    darts_batch train = {d, s->x, s->y, 0, NULL}, val = {d, s->xv, s->yv, 0, NULL};
+    darts_batch train = {.d = d, .x = s->x, .y = s->y}, val = {.d = d, .x = s->xv, .y = s->yv};
     cnas_status st = arch_step(m, &train, &val, s->lr, err);
     if (!st)
         st = weight_step(m, s, &train, err);

@@ -206,8 +206,11 @@ static cnas_tensor *syn_gen_loss(cnas_graph *g, void *vctx)
     syn_ctx *c = vctx;
     cnas_rng r = c->noise;
     cnas_gen_sample_args a = {sizeof a, c->n, c->m->ys, &r, false};
+    /* Every rank holds the synthetic batch whole: batch norm over it stays local. */
+    bool synced = cnas_dist_sync_batch_stats(false);
     cnas_tensor *x = cnas_generator_sample(c->m->gen, g, &a);
     cnas_tensor *logits = x ? darts_logits(&c->m->d, g, x, NULL, true) : NULL;
+    cnas_dist_sync_batch_stats(synced);
     if (!logits)
         return NULL;
     c->correct = cnas_count_correct(logits, c->m->ys);
@@ -274,7 +277,7 @@ static cnas_status hyper_step(dasgm *m, cnas_loop_step *s, darts_batch *train,
     if (d->order == 2 && (st = virtual_step(m, train, s->lr, err)))
         goto out;
     /* v = ∇_A' L(W', A'; real validation batch). */
-    darts_batch val = {d, s->xv, s->yv, 0, NULL};
+    darts_batch val = {.d = d, .x = s->xv, .y = s->yv};
     float vloss;
     if ((st = cnas_grad_pass(d->g, darts_batch_loss, &val, al, n_al, d->weights, d->n_weights,
                              &vloss, err)))
@@ -336,7 +339,7 @@ static cnas_status dasgm_step(void *self, cnas_loop_step *s, cnas_error *err)
     dasgm *m = self;
     darts *d = &m->d;
     cnas_search_env *env = d->env;
-    darts_batch train = {d, s->x, s->y, 0, NULL}, syn = {d, s->xv, s->yv, 0, NULL};
+    darts_batch train = {.d = d, .x = s->x, .y = s->y}, syn = {.d = d, .x = s->xv, .y = s->yv};
     cnas_rng noise0 = m->syn_rng;
     cnas_status st;
     if (!m->replay) {
@@ -362,7 +365,7 @@ static cnas_status dasgm_step(void *self, cnas_loop_step *s, cnas_error *err)
             *err = *cnas_graph_error(s->g);
             return cnas_error_prefix(err, "dasgm: generator %s", m->gen_name);
         }
-        syn = (darts_batch){d, xs, m->ys, 0, NULL};
+        syn = (darts_batch){.d = d, .x = xs, .y = m->ys, .whole = true};
     }
     float *alpha0 = NULL;
     if (m->mode == MODE_HYPER &&
