@@ -147,7 +147,8 @@ cnas_status host_write_manifest(const char *dir, const session *s, const char *c
     fprintf(f, ",\n  \"hostname\": ");
     host_json_string(f, host);
     fprintf(f, ",\n  \"started\": \"%s\",\n  \"plugin_path\": [", when);
-    /* --plugin-path and CNAS_PLUGIN_PATH as given (plugin_path.txt is what resume reads). */
+    /* --plugin-path and CNAS_PLUGIN_PATH, the entries that exist, absolute (plugin_path.txt
+     * is what resume reads). */
     int k = 0;
     for (const char *p = s->plugin_path; p && *p; k++) {
         size_t n = strcspn(p, "\n");

@@ -133,20 +133,15 @@ typedef struct path_text {
     size_t len, cap;
 } path_text;
 
-/* One entry, absolute so that a resume from another directory finds it (an entry that
- * does not exist is made absolute by hand), and once: a resume given the recorded path
- * and the same CNAS_PLUGIN_PATH records it unchanged. */
+/* One entry, absolute so that a resume from another directory finds it, and once: a
+ * resume given the recorded path and the same CNAS_PLUGIN_PATH records it unchanged. An
+ * entry that does not exist loaded nothing (host_load_plugins warned about it) and is
+ * left out, so resumes do not repeat the warning. */
 static void add_entry(path_text *t, const char *entry)
 {
-    if (!t->buf || !*entry || strchr(entry, '\n'))
+    char abs[PATH_MAX + 2];
+    if (!t->buf || !*entry || strchr(entry, '\n') || !realpath(entry, abs))
         return;
-    char abs[PATH_MAX + 2], cwd[PATH_MAX];
-    if (realpath(entry, abs))
-        ;
-    else if (entry[0] != '/' && getcwd(cwd, sizeof cwd))
-        snprintf(abs, sizeof abs, "%s/%s", cwd, entry);
-    else
-        snprintf(abs, sizeof abs, "%s", entry);
     size_t n = strlen(abs);
     for (const char *p = t->buf; (p = strstr(p, abs)); p++)
         if ((p == t->buf || p[-1] == '\n') && p[n] == '\n')

@@ -174,18 +174,20 @@ check "a strategy vtable too small for load is refused" 2 $? "broken_strategy_sh
 # directory (given relative to the working directory) killed with kill -9, resumed from
 # elsewhere without --plugin-path.
 ln -s "$abi10" extra
-"$cnas" -q --plugin-path extra search good.ini --set run.out_dir=runs --set run.name=pathkill --set train.epochs=4 \
-    --set space.candidates=none,skip_connect,abi10_relu,sep_conv_3x3 >/dev/null 2>&1 &
+"$cnas" -q --plugin-path extra --plugin-path nowhere search good.ini --set run.out_dir=runs --set run.name=pathkill \
+    --set train.epochs=4 --set space.candidates=none,skip_connect,abi10_relu,sep_conv_3x3 >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do [ -f runs/pathkill/checkpoint.ckpt ] && break; sleep 0.05; done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 [ ! -f runs/pathkill/arch.txt ]; check "the search with an extra plugin directory was killed mid-run" 0 $? "" ""
 grep -qx "$(cd "$abi10" && pwd -P)" runs/pathkill/plugin_path.txt; check "the run records its plugin path, absolute" 0 $? "" ""
 grep -q '"plugin_path": \[".*abi10"\]' runs/pathkill/manifest.json; check "the manifest lists the plugin path" 0 $? "" ""
+! grep -q nowhere runs/pathkill/plugin_path.txt; check "a plugin directory that does not exist is not recorded" 0 $? "" ""
 cp -r runs/pathkill runs/pathlost
 rm runs/pathlost/plugin_path.txt
 out=$(cd / && "$cnas" -q resume "$work/runs/pathlost" 2>&1); check "without the recorded path the op is missing" 2 $? "no op component named 'abi10_relu'" "$out"
 out=$(cd / && "$cnas" -q resume "$work/runs/pathkill" 2>&1); check "resume without --plugin-path finds the run's plugins" 0 $? "architecture: Genotype" "$out"
+! grep -q nowhere <<<"$out"; check "the resume does not repeat the warning about the missing directory" 0 $? "" "$out"
 
 # cnas info: an architecture's parameters, multiply-adds, per-cell costs, training memory and
 # drawings; --input/--classes stand in for a dataset that is not on the machine (CIFAR-10).
