@@ -23,6 +23,15 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         cnas_ckpt_get_blob(ck, name, blob, sizeof blob, &err);
         if (t)
             cnas_ckpt_get_tensor(ck, name, t, &err);
+        /* A record of the shape it declares (a valid record is no larger than the file). */
+        int nd;
+        int64_t shape[CNAS_MAX_DIMS];
+        if (!cnas_ckpt_tensor_shape(ck, name, &nd, shape, &err)) {
+            cnas_tensor *u = cnas_tensor_new(nd, shape, &err);
+            if (u && cnas_ckpt_get_tensor(ck, name, u, &err))
+                __builtin_trap(); /* the shape it reported must be the shape it accepts */
+            cnas_tensor_free(u);
+        }
     }
     cnas_tensor_free(t);
     cnas_ckpt_free(ck);
