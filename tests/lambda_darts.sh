@@ -58,6 +58,17 @@ search r1 syn.ini "${Z[@]}" --set strategy.use=lambda_darts --set strategy.lambd
 check "lambda_darts, lambda 0.25: a search finishes" 0 $?
 ! cmp -s runs/d1/alpha.jsonl runs/r1/alpha.jsonl
 check "lambda 0.25: the architecture history differs from DARTS's" 0 $?
+# reg_ratio = ‖λ_t ∇_w R‖ / ‖∇_w L‖ per step: 0 without the regulariser (λ = 0, or λ_t = 0 in
+# the ramp's first epoch), positive with it.
+ratios() { # steps.csv epoch: that epoch's reg_ratio column, one value per line
+    awk -F, -v e="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "reg_ratio") k = i; next }
+                       k && $1 == e { print $k }' "$1"
+}
+z=$(ratios runs/z1/steps.csv 1) r0=$(ratios runs/r1/steps.csv 0) r1=$(ratios runs/r1/steps.csv 1)
+[ -n "$z" ] && [ -n "$r0" ] && [ -n "$r1" ] && ! printf '%s\n%s\n' "$z" "$r0" | grep -qv '^0$' &&
+    awk '!($1 > 0) { bad = 1 } END { exit bad }' <<<"$r1"
+check "reg_ratio: 0 with lambda 0 and in the ramp's first epoch, positive once the regulariser acts" 0 $? "" "$z / $r0 / $r1"
+
 # Thread count is not part of a run's identity: every kernel splits its reductions at bounds
 # that depend on the sizes only (the mixed edges' weight gradients included).
 search r3 syn.ini "${Z[@]}" --set strategy.use=lambda_darts --set strategy.lambda=0.25 \

@@ -231,10 +231,13 @@ static float lambda_at(const lambda_darts *m, int64_t epoch)
     return (float)((double)m->lambda * (double)epoch / (double)(E - 1));
 }
 
-/* ∇_w L − λ_t ∇_w R into the weights' gradients, which hold ∇_w L. */
+/* ∇_w L − λ_t ∇_w R into the weights' gradients, which hold ∇_w L; *ratio = ‖λ_t ∇_w R‖ /
+ * ‖∇_w L‖ before clipping (0 when R adds nothing), how much the regulariser steers the
+ * weights (docs/lambda_darts.md). */
 static cnas_status add_regulariser(lambda_darts *m, darts_batch *train, float lambda_t,
-                                   cnas_error *err)
+                                   double *ratio, cnas_error *err)
 {
+    *ratio = 0.0;
     darts *d = &m->d;
     if (lreg_direction(m->kind, m->L, m->n, m->gbuf, m->pbuf, m->scratch))
         return CNAS_OK;          /* R undefined here (a zero gradient): no term */
@@ -265,15 +268,21 @@ static cnas_status add_regulariser(lambda_darts *m, darts_batch *train, float la
     /* fd = [∇_w L(β + εp) − ∇_w L(β − εp)] / 2ε ≈ ∇_w R; the reference adds λ·(f − b)/2ε
      * with f at β − εp, which is −λ·fd. */
     off = 0;
+    double loss2 = 0.0, reg2 = 0.0;
     for (int i = 0; i < d->n_weights; i++) {
         cnas_tensor *w = d->weights[i];
         float *gw = cnas_tensor_grad_buffer(w);
         if (!gw)
             return cnas_error_set(err, CNAS_ERR_NOMEM, "lambda_darts: out of memory");
-        for (int64_t k = 0; k < w->numel; k++)
-            gw[k] = m->gsave[off + (size_t)k] - lambda_t * m->fd_out[off + (size_t)k];
+        for (int64_t k = 0; k < w->numel; k++) {
+            float gl = m->gsave[off + (size_t)k], gr = lambda_t * m->fd_out[off + (size_t)k];
+            gw[k] = gl - gr;
+            loss2 += (double)gl * gl;
+            reg2 += (double)gr * gr;
+        }
         off += (size_t)w->numel;
     }
+    *ratio = loss2 > 0.0 ? sqrt(reg2 / loss2) : 0.0;
     return CNAS_OK;
 }
 
@@ -295,8 +304,10 @@ static cnas_status weight_step(lambda_darts *m, cnas_loop_step *s, darts_batch *
     }
     count_corr(m, CORR_TRAIN, s->x->shape[0]);
     float lambda_t = lambda_at(m, s->epoch);
-    if (lambda_t > 0.0f && (st = add_regulariser(m, train, lambda_t, err)))
+    double ratio = 0.0;
+    if (lambda_t > 0.0f && (st = add_regulariser(m, train, lambda_t, &ratio, err)))
         return st;
+    d->env->metric(d->env, "reg_ratio", ratio);
     return cnas_kit_update(d->env, d->w_opt, s->lr, true, err);
 }
 
