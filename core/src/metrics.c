@@ -1,7 +1,10 @@
 #include <cnas/metrics.h>
 
+#include <cnas/log.h>
+
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,10 @@ struct cnas_metrics {
     int set[MAX_METRICS];
     int csv_cols;               /* columns fixed by the first record; 0 before it */
     int csv_col_of[MAX_METRICS];
+    bool in_csv[MAX_METRICS];   /* a column of the CSV */
+    bool warned[MAX_METRICS];   /* told that it reaches the .jsonl only */
+    bool warned_full;           /* told that names past MAX_METRICS are dropped */
+    char prefix[32];
 };
 
 static int slot(cnas_metrics *m, const char *name);
@@ -36,8 +43,10 @@ static void read_header(cnas_metrics *m, const char *path)
             if (col < 2)
                 continue; /* epoch, step */
             int i = slot(m, tok);
-            if (i >= 0)
+            if (i >= 0) {
                 m->csv_col_of[m->csv_cols++] = i;
+                m->in_csv[i] = true;
+            }
         }
         if (m->csv_cols == 0)
             m->csv_cols = -1; /* a header without metrics: write no more rows */
@@ -53,6 +62,7 @@ cnas_metrics *cnas_metrics_open(const char *dir, const char *prefix, cnas_error 
         cnas_error_set(err, CNAS_ERR_NOMEM, "metrics: out of memory");
         return NULL;
     }
+    snprintf(m->prefix, sizeof m->prefix, "%s", prefix);
     snprintf(path, sizeof path, "%s/%s.jsonl", dir, prefix);
     m->jsonl = fopen(path, "a");
     if (m->jsonl) {
@@ -98,8 +108,13 @@ static int slot(cnas_metrics *m, const char *name)
 void cnas_metrics_set(cnas_metrics *m, const char *name, double value)
 {
     int i = slot(m, name);
-    if (i < 0)
+    if (i < 0) {
+        if (!m->warned_full)
+            cnas_log(1, "metrics: more than %d names in %s; '%s' and later new names are not "
+                     "recorded", MAX_METRICS, m->prefix, name);
+        m->warned_full = true;
         return;
+    }
     m->values[i] = value;
     m->last[i] = value;
     m->set[i] = 1;
@@ -135,15 +150,29 @@ cnas_status cnas_metrics_write(cnas_metrics *m, int64_t epoch, int64_t step, cna
             put_number(m->jsonl, m->values[i]);
         }
     fprintf(m->jsonl, "}\n");
-    if (m->csv_cols == 0) {
+    /* The header comes with the first record that has a value (no columns, no file). */
+    bool any = false;
+    for (int i = 0; i < m->n && !any; i++)
+        any = m->set[i];
+    if (m->csv_cols == 0 && any) {
         fprintf(m->csv, "epoch,step");
         for (int i = 0; i < m->n; i++)
             if (m->set[i]) {
                 fprintf(m->csv, ",%s", m->names[i]);
                 m->csv_col_of[m->csv_cols++] = i;
+                m->in_csv[i] = true;
             }
         fprintf(m->csv, "\n");
     }
+    /* The CSV cannot grow a column; a name first set after its header (or one a resumed
+     * run's header lacks) is in the .jsonl only: say so once. A strategy that has no value
+     * yet sets NaN (an empty cell) from the first record instead. */
+    for (int i = 0; i < m->n; i++)
+        if (m->set[i] && !m->in_csv[i] && !m->warned[i]) {
+            m->warned[i] = true;
+            cnas_log(1, "metrics: '%s' was first set after the columns of %s.csv were fixed; "
+                     "it is written to %s.jsonl only", m->names[i], m->prefix, m->prefix);
+        }
     if (m->csv_cols > 0) {
         fprintf(m->csv, "%lld,%lld", (long long)epoch, (long long)step);
         for (int c = 0; c < m->csv_cols; c++) {
