@@ -68,6 +68,10 @@ z=$(ratios runs/z1/steps.csv 1) r0=$(ratios runs/r1/steps.csv 0) r1=$(ratios run
 [ -n "$z" ] && [ -n "$r0" ] && [ -n "$r1" ] && ! printf '%s\n%s\n' "$z" "$r0" | grep -qv '^0$' &&
     awk '!($1 > 0) { bad = 1 } END { exit bad }' <<<"$r1"
 check "reg_ratio: 0 with lambda 0 and in the ramp's first epoch, positive once the regulariser acts" 0 $? "" "$z / $r0 / $r1"
+e0=$(column runs/r1/epochs.csv reg_ratio 0) e1=$(column runs/r1/epochs.csv reg_ratio 1)
+awk -v e0="$e0" -v e1="$e1" '{ s += $1; n++ } END { m = s / n; d = e1 - m; if (d < 0) d = -d
+                                                  exit !(e0 == 0 && n > 0 && d <= 1e-6 * m) }' <<<"$r1"
+check "reg_ratio in epochs.csv: the mean of the epoch's steps" 0 $? "" "$e0 / $e1"
 
 # Thread count is not part of a run's identity: every kernel splits its reductions at bounds
 # that depend on the sizes only (the mixed edges' weight gradients included).

@@ -49,6 +49,8 @@ typedef struct lambda_darts {
 
     /* This epoch's corr metric: batch-weighted sums and the examples counted. */
     double corr_sum[2];
+    double ratio_sum;     /* Σ reg_ratio over the epoch's steps, for its mean */
+    int64_t ratio_count;
     int64_t corr_count[2];
 } lambda_darts;
 
@@ -308,6 +310,8 @@ static cnas_status weight_step(lambda_darts *m, cnas_loop_step *s, darts_batch *
     if (lambda_t > 0.0f && (st = add_regulariser(m, train, lambda_t, &ratio, err)))
         return st;
     d->env->metric(d->env, "reg_ratio", ratio);
+    m->ratio_sum += ratio;
+    m->ratio_count++;
     return cnas_kit_update(d->env, d->w_opt, s->lr, true, err);
 }
 
@@ -330,11 +334,14 @@ static cnas_status lambda_begin_epoch(void *self, int64_t epoch, bool fresh, cna
     (void)epoch;
     (void)err;
     lambda_darts *m = self;
-    if (fresh)
+    if (fresh) {
         for (int i = 0; i < 2; i++) {
             m->corr_sum[i] = 0.0;
             m->corr_count[i] = 0;
         }
+        m->ratio_sum = 0.0;
+        m->ratio_count = 0;
+    }
     return CNAS_OK;
 }
 
@@ -348,6 +355,7 @@ static cnas_status lambda_end_epoch(void *self, int64_t epoch, cnas_error *err)
     env->metric(env, "train_corr", c[CORR_TRAIN]);
     env->metric(env, "val_corr", c[CORR_VAL]);
     env->metric(env, "lambda", lambda_at(m, epoch));
+    env->metric(env, "reg_ratio", m->ratio_count ? m->ratio_sum / (double)m->ratio_count : NAN);
     env->log(env, CNAS_LOG_INFO, "epoch %lld lambda %g train_corr %.6f val_corr %.6f",
              (long long)epoch, (double)lambda_at(m, epoch), c[CORR_TRAIN], c[CORR_VAL]);
     return darts_end_epoch(&m->d, epoch, err);
@@ -548,6 +556,12 @@ static cnas_status lambda_io(lambda_darts *m, cnas_ckio *io)
 {
     darts_io(&m->d, io);
     cnas_ckio_blob(io, "lambda_darts.corr_sum", m->corr_sum, sizeof m->corr_sum);
+    /* Added after the first release: a checkpoint without it resumes with the epoch's
+     * mean taken over the steps after the resume. */
+    if (cnas_ckio_has(io, "lambda_darts.ratio_sum")) {
+        cnas_ckio_f64(io, "lambda_darts.ratio_sum", &m->ratio_sum);
+        cnas_ckio_i64(io, "lambda_darts.ratio_count", &m->ratio_count);
+    }
     return cnas_ckio_blob(io, "lambda_darts.corr_count", m->corr_count, sizeof m->corr_count);
 }
 
