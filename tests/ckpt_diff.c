@@ -1,7 +1,7 @@
 /* ckpt_diff A B PATTERN TOL: the tensor records whose names contain PATTERN, compared
  * between two checkpoints element by element, relative to the tensor's scale: |a - b| /
- * (1e-12 + root mean square of A's tensor), so entries near zero do not blow up. Prints how many tensors matched and the worst difference with its
- * tensor; exit 0 when it is within TOL, 1 when not (or a tensor is in one file only or
+ * (1e-12 + root mean square of A's tensor), so entries near zero do not blow up. Prints
+ * how many tensors matched and the worst difference with its tensor; exit 0 when it is within TOL, 1 when not (or a tensor is in one file only or
  * changed shape), 2 on a usage or read error or when nothing matched. */
 #include <math.h>
 #include <stdio.h>

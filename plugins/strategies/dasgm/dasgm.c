@@ -205,16 +205,15 @@ static cnas_tensor *syn_gen_loss(cnas_graph *g, void *vctx)
 {
     syn_ctx *c = vctx;
     cnas_rng r = c->noise;
-    cnas_gen_sample_args a = {sizeof a, c->n, c->m->ys, &r, false};
-    /* Every rank holds the synthetic batch whole: batch norm over it stays local. */
-    bool synced = cnas_dist_sync_batch_stats(false);
+    cnas_gen_sample_args a = {sizeof a, c->n, c->m->ys, &r, false}; /* eval mode */
     cnas_tensor *x = cnas_generator_sample(c->m->gen, g, &a);
-    cnas_tensor *logits = x ? darts_logits(&c->m->d, g, x, NULL, true) : NULL;
-    cnas_dist_sync_batch_stats(synced);
-    if (!logits)
+    if (!x)
         return NULL;
-    c->correct = cnas_count_correct(logits, c->m->ys);
-    return cnas_cross_entropy(g, logits, c->m->ys, c->m->d.env->train->label_smoothing);
+    /* Every rank holds the synthetic batch whole. */
+    darts_batch b = {.d = &c->m->d, .x = x, .y = c->m->ys, .whole = true};
+    cnas_tensor *loss = darts_batch_loss(g, &b);
+    c->correct = b.correct;
+    return loss;
 }
 
 static float *backup(cnas_tensor *const *t, int n)
