@@ -203,7 +203,7 @@ cnas_status host_resume_options(const host_options *o, const char *dir, host_opt
             return cnas_error_set(err, CNAS_ERR_CONFIG, "%s: too many entries (with --plugin-path, "
                                   "at most %d)", path, out->n_plugin_path);
         out->plugin_path[out->n_plugin_path++] = e;
-        /* Said aloud: these shadow the built-in plugins of the cnas now running. */
+        /* Said aloud: a plugin found here shadows a built-in one of the same name. */
         cnas_log(2, "resume: plugins are searched first in %s, recorded by the run (%s)", e, path);
     }
     return CNAS_OK;

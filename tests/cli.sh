@@ -187,13 +187,12 @@ grep -qx "$(cd "$abi10" && pwd -P)" runs/pathkill/plugin_path.txt; check "the ru
 grep -q '"plugin_path": \[".*abi10"\]' runs/pathkill/manifest.json; check "the manifest lists the plugin path" 0 $? "" ""
 ! grep -q nowhere runs/pathkill/plugin_path.txt; check "a plugin directory that does not exist is not recorded" 0 $? "" ""
 cp -r runs/pathkill runs/pathlost
-cp -r runs/pathkill runs/pathsaid
 rm runs/pathlost/plugin_path.txt
 out=$(cd / && "$cnas" -q resume "$work/runs/pathlost" 2>&1); check "without the recorded path the op is missing" 2 $? "no op component named 'abi10_relu'" "$out"
-out=$(cd / && "$cnas" -q resume "$work/runs/pathkill" 2>&1); check "resume without --plugin-path finds the run's plugins" 0 $? "architecture: Genotype" "$out"
+out=$(cd / && "$cnas" resume "$work/runs/pathkill" 2>&1); check "resume without --plugin-path finds the run's plugins" 0 $? "architecture: Genotype" "$out"
 ! grep -q nowhere <<<"$out"; check "the resume does not repeat the warning about the missing directory" 0 $? "" "$out"
-out=$(cd / && "$cnas" resume "$work/runs/pathsaid" 2>&1)
-check "resume says which recorded plugin directory comes first" 0 $? "plugins are searched first in $(cd "$abi10" && pwd -P), recorded by the run" "$out"
+grep -q "plugins are searched first in $(cd "$abi10" && pwd -P), recorded by the run" <<<"$out"
+check "resume says which recorded plugin directory comes first" 0 $? "" "$out"
 
 # cnas info: an architecture's parameters, multiply-adds, per-cell costs, training memory and
 # drawings; --input/--classes stand in for a dataset that is not on the machine (CIFAR-10).
